@@ -1,0 +1,1 @@
+"""HTTP serving: app factory, auth, model handles, inference log writer."""

@@ -1,0 +1,153 @@
+"""``create_app(settings)``: the FastAPI application, built from explicit arguments.
+
+Nothing connects at import or construction time. The lifespan starts the inference log
+writer, loads each served use case's ``@champion`` (a failure leaves that use case not ready,
+never the process dead), and on shutdown flushes every queued log row before exiting.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from sqlalchemy import Engine
+from starlette.concurrency import run_in_threadpool
+
+from nexafi_ai import __version__
+from nexafi_ai.db import make_engine
+from nexafi_ai.db.tables import utcnow
+from nexafi_ai.registry import ModelRegistry
+from nexafi_ai.serving.auth import Authenticator
+from nexafi_ai.serving.context import ServiceContext
+from nexafi_ai.serving.errors import install_error_handlers
+from nexafi_ai.serving.handles import ModelHandle, ModelLoadError
+from nexafi_ai.serving.log_writer import InferenceLogWriter
+from nexafi_ai.serving.metrics import ServiceMetrics
+from nexafi_ai.serving.middleware import GuardMiddleware
+from nexafi_ai.serving.routes import health, models
+from nexafi_ai.settings import Settings, get_settings
+from nexafi_ai.usecases import UseCase, all_use_cases
+
+__all__ = ["app_from_env", "build_context", "create_app"]
+
+log = logging.getLogger(__name__)
+
+
+def build_registry(settings: Settings, engine: Engine) -> ModelRegistry:
+    """The registry for these settings (shared by the app and the CLI)."""
+    return ModelRegistry(
+        settings.mlflow_tracking_uri,
+        artifact_root=settings.artifacts / "mlflow",
+        cache_dir=settings.artifacts / "verified",
+        engine=engine,
+    )
+
+
+def _served(settings: Settings, use_cases: Mapping[str, UseCase] | None) -> dict[str, UseCase]:
+    known = dict(use_cases if use_cases is not None else all_use_cases())
+    if not settings.use_cases:
+        return known
+    missing = sorted(set(settings.use_cases) - set(known))
+    if missing:
+        raise ValueError(
+            f"NEXAFI_USE_CASES names unknown use cases {missing}; known {sorted(known)}"
+        )
+    return {name: known[name] for name in settings.use_cases}
+
+
+def build_context(
+    settings: Settings, use_cases: Mapping[str, UseCase] | None = None
+) -> ServiceContext:
+    """Assemble the service's parts without starting or connecting anything."""
+    served = _served(settings, use_cases)
+    engine = make_engine(settings.database_url)
+    metrics = ServiceMetrics()
+    writer = InferenceLogWriter(
+        engine,
+        settings.spool_dir,
+        queue_size=settings.log_queue_size,
+        batch_size=settings.log_batch_size,
+        flush_interval_s=settings.log_flush_interval_s,
+        spool_max_bytes=settings.log_spool_max_bytes,
+    )
+    ctx = ServiceContext(
+        settings=settings,
+        engine=engine,
+        registry=build_registry(settings, engine),
+        use_cases=served,
+        handles={name: ModelHandle(uc, settings.serve_alias) for name, uc in served.items()},
+        log_writer=writer,
+        metrics=metrics,
+        authenticator=Authenticator(settings.api_keys),
+        started_at=utcnow(),
+    )
+    metrics.add_callback(lambda: _writer_gauges(writer))
+    return ctx
+
+
+def _writer_gauges(writer: InferenceLogWriter) -> dict[str, float]:
+    stats = writer.stats
+    return {
+        "inference_log_written_rows": float(stats.written),
+        "inference_log_pending_rows": float(stats.pending),
+        "inference_log_spooled_rows": float(stats.spooled),
+        "inference_log_spool_bytes": float(stats.spool_bytes),
+        "inference_log_failed_attempts": float(stats.failed_attempts),
+    }
+
+
+async def _load_models(ctx: ServiceContext) -> None:
+    for handle in ctx.handles.values():
+        try:
+            loaded = await run_in_threadpool(handle.load_alias, ctx.registry)
+        except ModelLoadError:
+            ctx.metrics.model_load_failures.labels(handle.use_case.name).inc()
+            continue
+        except Exception as exc:  # registry unreachable: not ready, but alive
+            handle.last_error = f"registry: {exc}"
+            log.exception("could not load %s", handle.model_name)
+            continue
+        if loaded is None:
+            log.warning("%s: %s; not ready", handle.use_case.name, handle.last_error)
+        else:
+            ctx.metrics.set_model(handle.use_case.name, loaded.name, loaded.version)
+
+
+def create_app(
+    settings: Settings | None = None, *, use_cases: Mapping[str, UseCase] | None = None
+) -> FastAPI:
+    """Build the app; ``use_cases`` defaults to every registered use case."""
+    settings = settings or get_settings()
+    ctx = build_context(settings, use_cases)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        ctx.log_writer.start()
+        await _load_models(ctx)
+        try:
+            yield
+        finally:
+            await run_in_threadpool(ctx.log_writer.close)
+            ctx.engine.dispose()
+
+    app = FastAPI(
+        title="NexaFi AI Service",
+        version=__version__,
+        summary="Fraud, credit, recommendation and forecasting models, served and audited.",
+        lifespan=lifespan,
+    )
+    app.state.ctx = ctx
+    install_error_handlers(app)
+    app.add_middleware(GuardMiddleware, max_body_bytes=settings.max_body_bytes, metrics=ctx.metrics)
+    app.include_router(health.router)
+    app.include_router(models.router)
+    for use_case in ctx.use_cases.values():
+        app.include_router(use_case.router(ctx))
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """Factory for ``uvicorn --factory``: settings from the environment."""
+    return create_app(get_settings())

@@ -1,0 +1,48 @@
+"""FastAPI dependencies, as ``Annotated`` aliases routes declare in their signatures."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+
+from nexafi_ai.serving.auth import Principal
+from nexafi_ai.serving.context import ServiceContext
+
+__all__ = ["AdminScope", "ContextDep", "ReadScope", "ScoreScope", "require_scope"]
+
+
+def get_context(request: Request) -> ServiceContext:
+    ctx: ServiceContext = request.app.state.ctx
+    return ctx
+
+
+ContextDep = Annotated[ServiceContext, Depends(get_context)]
+
+
+def _presented_key(x_api_key: str | None, authorization: str | None) -> str | None:
+    if x_api_key:
+        return x_api_key
+    if authorization and authorization[:7].lower() == "bearer ":
+        return authorization[7:].strip()
+    return None
+
+
+def require_scope(scope: str) -> Callable[..., Principal]:
+    """A dependency that authenticates the caller and demands ``scope`` (401, then 403)."""
+
+    def dependency(
+        ctx: ContextDep,
+        x_api_key: Annotated[str | None, Header()] = None,
+        authorization: Annotated[str | None, Header()] = None,
+    ) -> Principal:
+        principal = ctx.authenticator.authenticate(_presented_key(x_api_key, authorization))
+        return principal.require(scope)
+
+    return dependency
+
+
+ScoreScope = Annotated[Principal, Depends(require_scope("score"))]
+ReadScope = Annotated[Principal, Depends(require_scope("read"))]
+AdminScope = Annotated[Principal, Depends(require_scope("admin"))]

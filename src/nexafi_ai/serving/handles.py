@@ -1,0 +1,132 @@
+"""Live model handles: the version a use case serves, replaced whole and never mutated.
+
+A reload fetches the new version, verifies every file hash, loads it and replays the warm-up
+requests recorded at training (their outputs must match), and only then swaps one reference.
+Requests in flight keep the object they started with; a version that fails any step is
+refused and the previous one keeps serving (TF Serving's availability-preserving policy).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from nexafi_ai.db.tables import utcnow
+from nexafi_ai.registry import ModelRegistry, ResolvedModel
+from nexafi_ai.usecases.base import Model, UseCase, outputs_match
+
+__all__ = ["WARMUP_FILE", "LoadedModel", "ModelHandle", "ModelLoadError", "check_warmup"]
+
+log = logging.getLogger(__name__)
+
+#: Requests and the outputs the model gave at training time, stored with every version.
+WARMUP_FILE = "warmup.json"
+
+
+class ModelLoadError(RuntimeError):
+    """A version could not be fetched, verified, loaded or warmed; it was not swapped in."""
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedModel:
+    """One loaded, verified and warmed version."""
+
+    use_case: str
+    name: str
+    version: str
+    model: Model
+    manifest: dict[str, Any]
+    loaded_at: datetime
+
+
+def check_warmup(use_case: UseCase, model: Model, directory: Path) -> int:
+    """Replay the recorded warm-up requests; raise when any output differs. Returns the count.
+
+    This catches what a hash cannot: a model that loads but answers differently here
+    (another library version, a wrong feature order) never goes live.
+    """
+    path = directory / WARMUP_FILE
+    if not path.is_file():
+        raise ModelLoadError(f"{directory}: no {WARMUP_FILE}; cannot warm up this version")
+    cases = json.loads(path.read_text())
+    requests = [use_case.request_model.model_validate(c["request"]) for c in cases]
+    responses = model.predict(requests)
+    for case, response in zip(cases, responses, strict=True):
+        if not outputs_match(case["response"], response.model_dump(mode="json")):
+            raise ModelLoadError(
+                f"warm-up output differs from the one recorded at training for {case['request']}"
+            )
+    return len(cases)
+
+
+class ModelHandle:
+    """Holds the live version of one use case's model."""
+
+    def __init__(self, use_case: UseCase, alias: str) -> None:
+        self.use_case = use_case
+        self.alias = alias
+        self.current: LoadedModel | None = None
+        self.last_error: str | None = None
+        self._reload_lock = threading.Lock()
+
+    @property
+    def model_name(self) -> str:
+        return self.use_case.model_name
+
+    def load_version(self, registry: ModelRegistry, version: str) -> LoadedModel:
+        """Fetch, verify, load and warm ``version``, then swap it in (blocking: run off-loop)."""
+        with self._reload_lock:
+            try:
+                resolved = registry.fetch(self.model_name, version)
+                loaded = self._load(resolved)
+            except Exception as exc:
+                self.last_error = f"{self.model_name} v{version}: {exc}"
+                log.error("refused %s; still serving %s", self.last_error, self.serving_version)
+                raise ModelLoadError(self.last_error) from exc
+            previous, self.current = self.current, loaded  # the atomic swap
+            self.last_error = None
+        log.info(
+            "%s now serves %s v%s (was %s)",
+            self.use_case.name,
+            self.model_name,
+            loaded.version,
+            previous.version if previous else None,
+        )
+        return loaded
+
+    def restore(self, loaded: LoadedModel | None) -> None:
+        """Put back a version swapped out moments ago (its alias move failed)."""
+        with self._reload_lock:
+            self.current = loaded
+
+    def load_alias(self, registry: ModelRegistry) -> LoadedModel | None:
+        """Load whatever ``@alias`` points to; None (and not ready) when the alias is unset."""
+        version = registry.alias_version(self.model_name, self.alias)
+        if version is None:
+            self.last_error = f"{self.model_name}@{self.alias} is not set"
+            return None
+        if self.current is not None and self.current.version == version:
+            return self.current
+        return self.load_version(registry, version)
+
+    def _load(self, resolved: ResolvedModel) -> LoadedModel:
+        model = self.use_case.load(resolved.path)
+        check_warmup(self.use_case, model, resolved.path)
+        return LoadedModel(
+            use_case=self.use_case.name,
+            name=resolved.name,
+            version=resolved.version,
+            model=model,
+            manifest=dict(resolved.manifest),
+            loaded_at=utcnow(),
+        )
+
+    @property
+    def serving_version(self) -> str | None:
+        current = self.current
+        return None if current is None else current.version

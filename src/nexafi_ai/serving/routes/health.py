@@ -1,0 +1,45 @@
+"""Liveness, readiness and Prometheus metrics.
+
+``/readyz`` is ready only when every configured use case has a verified model loaded and the
+database answers: a load balancer must never send scoring traffic to a replica that would
+answer 503 or lose its inference log.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Response
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from nexafi_ai.db import ping
+from nexafi_ai.serving.deps import ContextDep
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/livez", summary="The process is up")
+async def livez() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz", summary="Ready to serve: models loaded, database answering")
+async def readyz(ctx: ContextDep) -> JSONResponse:
+    checks: dict[str, Any] = {"database": await run_in_threadpool(ping, ctx.engine)}
+    models: dict[str, Any] = {}
+    for name, handle in ctx.handles.items():
+        models[name] = {
+            "model": handle.model_name,
+            "alias": handle.alias,
+            "version": handle.serving_version,
+            "error": handle.last_error,
+        }
+    ready = checks["database"] and all(m["version"] is not None for m in models.values())
+    body = {"status": "ready" if ready else "not_ready", "checks": checks, "models": models}
+    return JSONResponse(body, status_code=200 if ready else 503)
+
+
+@router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
+async def metrics(ctx: ContextDep) -> Response:
+    return Response(ctx.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")

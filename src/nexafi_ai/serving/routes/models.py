@@ -1,0 +1,184 @@
+"""Registered models: list versions and aliases, promote or roll back, reload.
+
+Moving an alias is verify-then-move: the target version is fetched, hash-checked, loaded and
+warmed *before* the alias moves, so ``@champion`` never points at a version this service
+cannot serve. A refused version is audited too; the previous version keeps serving.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import insert
+from starlette.concurrency import run_in_threadpool
+
+from nexafi_ai.db.tables import audit_log, utcnow
+from nexafi_ai.registry import ModelNotFoundError, RegisteredModelInfo
+from nexafi_ai.serving.context import ServiceContext
+from nexafi_ai.serving.deps import AdminScope, ContextDep, ReadScope
+from nexafi_ai.serving.errors import ApiError
+from nexafi_ai.serving.handles import ModelHandle, ModelLoadError
+
+router = APIRouter(prefix="/v1/models", tags=["models"])
+
+
+class VersionOut(BaseModel):
+    version: str
+    aliases: list[str]
+    created_at: datetime
+    run_id: str | None
+    metrics: dict[str, float]
+
+
+class ServingOut(BaseModel):
+    use_case: str
+    alias: str
+    version: str | None
+    loaded_at: datetime | None
+    error: str | None
+
+
+class ModelOut(BaseModel):
+    name: str
+    aliases: dict[str, str]
+    serving: ServingOut | None
+    versions: list[VersionOut]
+
+
+class ModelsOut(BaseModel):
+    models: list[ModelOut]
+
+
+class AliasIn(BaseModel):
+    """Point an alias at a version: promote (newer) or roll back (older)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    alias: str = Field(default="champion", pattern=r"^[a-z][a-z0-9_-]{0,63}$")
+    version: str = Field(pattern=r"^[1-9][0-9]{0,9}$")
+    reason: str = Field(default="", max_length=500)
+
+
+class AliasOut(BaseModel):
+    name: str
+    alias: str
+    from_version: str | None
+    to_version: str
+    serving_version: str | None
+
+
+def _handle_for(ctx: ServiceContext, name: str) -> ModelHandle | None:
+    return next((h for h in ctx.handles.values() if h.model_name == name), None)
+
+
+def _model_out(ctx: ServiceContext, info: RegisteredModelInfo) -> ModelOut:
+    handle = _handle_for(ctx, info.name)
+    serving = None
+    if handle is not None:
+        current = handle.current
+        serving = ServingOut(
+            use_case=handle.use_case.name,
+            alias=handle.alias,
+            version=None if current is None else current.version,
+            loaded_at=None if current is None else current.loaded_at,
+            error=handle.last_error,
+        )
+    versions = [
+        VersionOut(
+            version=v.version,
+            aliases=list(v.aliases),
+            created_at=v.created_at,
+            run_id=v.run_id,
+            metrics=dict(v.metrics),
+        )
+        for v in info.versions
+    ]
+    return ModelOut(name=info.name, aliases=dict(info.aliases), serving=serving, versions=versions)
+
+
+@router.get("", summary="Registered models, versions, aliases, metrics and what is served")
+async def list_models(ctx: ContextDep, _: ReadScope) -> ModelsOut:
+    infos = await run_in_threadpool(ctx.registry.list_models)
+    return ModelsOut(models=[_model_out(ctx, info) for info in infos])
+
+
+def _audit_refusal(ctx: ServiceContext, actor: str, name: str, body: AliasIn, why: str) -> None:
+    with ctx.engine.begin() as conn:
+        conn.execute(
+            insert(audit_log).values(
+                actor=actor,
+                action="alias.refused",
+                target=f"{name}@{body.alias}",
+                from_version=ctx.registry.alias_version(name, body.alias),
+                to_version=body.version,
+                details={"reason": body.reason, "error": why},
+                created_at=utcnow(),
+            )
+        )
+
+
+def _move_alias(ctx: ServiceContext, actor: str, name: str, body: AliasIn) -> AliasOut:
+    try:
+        ctx.registry.get_version(name, body.version)
+    except ModelNotFoundError as exc:
+        raise ApiError(404, "not_found", str(exc), "version") from exc
+    handle = _handle_for(ctx, name)
+    serves_alias = handle is not None and handle.alias == body.alias
+    previous = handle.current if handle is not None else None
+    if serves_alias:
+        assert handle is not None
+        try:
+            handle.load_version(ctx.registry, body.version)
+        except ModelLoadError as exc:
+            ctx.metrics.model_load_failures.labels(handle.use_case.name).inc()
+            _audit_refusal(ctx, actor, name, body, str(exc))
+            raise ApiError(
+                409, "model_load_failed", f"version refused, alias not moved: {exc}", "version"
+            ) from exc
+    try:
+        change = ctx.registry.set_alias(
+            name, body.alias, body.version, actor=actor, reason=body.reason
+        )
+    except Exception:
+        if serves_alias and handle is not None:
+            handle.restore(previous)  # the alias did not move, so neither does serving
+        raise
+    if serves_alias and handle is not None:
+        ctx.metrics.set_model(handle.use_case.name, name, body.version)
+    return AliasOut(
+        name=name,
+        alias=body.alias,
+        from_version=change.from_version,
+        to_version=body.version,
+        serving_version=handle.serving_version if handle is not None else None,
+    )
+
+
+@router.post("/{name}/aliases", summary="Promote or roll back: move an alias (audited)")
+async def set_alias(name: str, body: AliasIn, ctx: ContextDep, who: AdminScope) -> AliasOut:
+    return await run_in_threadpool(_move_alias, ctx, who.actor, name, body)
+
+
+def _reload(ctx: ServiceContext, name: str) -> dict[str, Any]:
+    handle = _handle_for(ctx, name)
+    if handle is None:
+        raise ApiError(404, "not_found", f"{name} is not served by this process", "name")
+    try:
+        loaded = handle.load_alias(ctx.registry)
+    except ModelLoadError as exc:
+        ctx.metrics.model_load_failures.labels(handle.use_case.name).inc()
+        raise ApiError(
+            409, "model_load_failed", f"still serving {handle.serving_version}: {exc}"
+        ) from exc
+    if loaded is None:
+        raise ApiError(404, "not_found", f"{name}@{handle.alias} is not set", "name")
+    ctx.metrics.set_model(handle.use_case.name, name, loaded.version)
+    return {"name": name, "alias": handle.alias, "serving_version": loaded.version}
+
+
+@router.post("/{name}/reload", summary="Reload the version the served alias points to now")
+async def reload_model(name: str, ctx: ContextDep, _: AdminScope) -> dict[str, Any]:
+    return await run_in_threadpool(_reload, ctx, name)

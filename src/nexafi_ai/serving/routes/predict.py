@@ -1,0 +1,93 @@
+"""The generic ``POST /v1/<use case>/predict`` route every use case gets by default.
+
+Validation comes from the use case's pydantic request model (``extra="forbid"``), the answer
+from the live model handle, and every answered request is queued to the inference log before
+the response leaves. A full log (spool over its cap) refuses with 503 instead of answering
+without a record.
+
+This module deliberately has no ``from __future__ import annotations``: FastAPI reads the
+request model from the handler's annotation, which is a per-use-case class built at run time.
+"""
+
+import re
+import time
+import uuid
+from typing import Any
+
+from fastapi import APIRouter, Header, Response
+from pydantic import BaseModel
+
+from nexafi_ai.db.tables import utcnow
+from nexafi_ai.serving.context import ServiceContext
+from nexafi_ai.serving.deps import ScoreScope
+from nexafi_ai.serving.errors import ApiError
+from nexafi_ai.serving.log_writer import InferenceRow, LogBackpressure
+from nexafi_ai.usecases.base import UseCase
+
+__all__ = ["predict_router", "request_id_from"]
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+
+
+def request_id_from(header: str | None) -> str:
+    """The caller's ``X-Request-ID`` when well-formed, else a fresh one."""
+    if header is None:
+        return uuid.uuid4().hex
+    if not _REQUEST_ID.match(header):
+        raise ApiError(
+            422, "validation_error", "X-Request-ID: 1-64 of A-Z a-z 0-9 . _ : -", "X-Request-ID"
+        )
+    return header
+
+
+def predict_router(use_case: UseCase, service: ServiceContext) -> APIRouter:
+    """Build the predict route for ``use_case`` bound to its live model handle."""
+    router = APIRouter(prefix=f"/v1/{use_case.name}", tags=[use_case.name])
+    handle = service.handles[use_case.name]
+    writer = service.log_writer
+    request_model: Any = use_case.request_model
+
+    async def predict(
+        body: request_model,
+        response: Response,
+        _: ScoreScope,
+        x_request_id: str | None = Header(default=None),
+    ) -> Any:
+        start = time.perf_counter()
+        request_id = request_id_from(x_request_id)
+        loaded = handle.current
+        if loaded is None:
+            raise ApiError(503, "model_not_loaded", f"no {use_case.name} model is loaded")
+        answer: BaseModel = loaded.model.predict([body])[0]
+        latency_ms = (time.perf_counter() - start) * 1000.0
+        fields = use_case.log_fields(body, answer)
+        row: InferenceRow = {
+            "request_id": request_id,
+            "use_case": use_case.name,
+            "entity_id": fields.entity_id,
+            "model_name": loaded.name,
+            "model_version": loaded.version,
+            "inputs": body.model_dump(mode="json"),
+            "outputs": answer.model_dump(mode="json"),
+            "score": fields.score,
+            "decision": fields.decision,
+            "latency_ms": latency_ms,
+            "shadow": None,
+            "created_at": utcnow(),
+        }
+        try:
+            writer.submit(row)
+        except LogBackpressure as exc:
+            raise ApiError(503, "log_unavailable", "inference log is full; retry later") from exc
+        response.headers["X-Request-ID"] = request_id
+        response.headers["X-Model-Version"] = loaded.version
+        return answer
+
+    router.add_api_route(
+        "/predict",
+        predict,
+        methods=["POST"],
+        response_model=use_case.response_model,
+        summary=use_case.summary or f"Score one {use_case.name} request",
+    )
+    return router

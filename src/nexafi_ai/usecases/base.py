@@ -1,0 +1,139 @@
+"""The contract every use case (fraud, credit, recommend, forecast, ...) fulfils.
+
+The API, CLI, training pipeline, batch runner and contract tests only talk to this interface,
+so adding a use case is one new folder under ``usecases/`` exporting ``USE_CASE``. A use case
+is a stateless description (schemas, data, how to fit and load); fitted state lives in its
+:class:`Model`, which follows the MLServer runtime shape: load, predict, save.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
+
+from pydantic import BaseModel
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from fastapi import APIRouter
+
+    from nexafi_ai.serving.context import ServiceContext
+
+__all__ = ["FitResult", "LogFields", "Model", "NotFittedError", "UseCase", "outputs_match"]
+
+
+class NotFittedError(RuntimeError):
+    """A model was asked to predict or save before it was fitted."""
+
+
+@runtime_checkable
+class Model(Protocol):
+    """A fitted model of one use case: a runtime the service holds and swaps atomically."""
+
+    def predict(self, requests: Sequence[BaseModel]) -> list[BaseModel]:
+        """Answer validated requests (the use case's ``request_model``), one response each."""
+        ...
+
+    def save(self, directory: Path) -> None:
+        """Write the model to ``directory`` in data-only formats (never pickle)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class FitResult:
+    """A fitted model with what the registry records beside it.
+
+    ``metrics`` are measured on data the model never saw (held-out, time-ordered where time
+    exists); ``metadata`` goes into the manifest (features, schema, data fingerprint, reference
+    bins for drift).
+    """
+
+    model: Model
+    metrics: Mapping[str, float]
+    params: Mapping[str, Any] = field(default_factory=dict)
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class LogFields:
+    """The columns of ``inference_log`` a use case fills from a request and its response."""
+
+    entity_id: str | None = None
+    score: float | None = None
+    decision: str | None = None
+
+
+class UseCase(ABC):
+    """Describes one business use case; instances are stateless and shared.
+
+    Subclasses set the class variables and implement the abstract methods. The defaults give
+    every use case a ``POST /v1/<name>/predict`` route; a use case with a hotter path
+    (online features, idempotency) overrides :meth:`router`.
+    """
+
+    #: URL segment, CLI argument and ``inference_log.use_case`` value, e.g. ``"fraud"``.
+    name: ClassVar[str]
+    #: Registered model name in the registry, e.g. ``"nexafi-fraud"``.
+    model_name: ClassVar[str]
+    #: One-line description shown in the CLI and the OpenAPI docs.
+    summary: ClassVar[str] = ""
+    request_model: ClassVar[type[BaseModel]]
+    response_model: ClassVar[type[BaseModel]]
+
+    @abstractmethod
+    def builtin_data(self, *, size: str = "default", seed: int = 0) -> pd.DataFrame:
+        """Generate the built-in training data; ``size`` is ``"tiny"`` (tests) or ``"default"``."""
+
+    @abstractmethod
+    def fit(self, data: pd.DataFrame, *, seed: int = 0) -> FitResult:
+        """Fit on ``data`` and evaluate on a held-out part of it the model never saw."""
+
+    @abstractmethod
+    def load(self, directory: Path) -> Model:
+        """Load a model that :meth:`Model.save` wrote into ``directory``."""
+
+    @abstractmethod
+    def example_requests(self, data: pd.DataFrame, n: int) -> list[dict[str, Any]]:
+        """``n`` valid JSON request bodies drawn from ``data`` (warm-up, tests, benchmarks)."""
+
+    @abstractmethod
+    def invalid_requests(self) -> list[tuple[dict[str, Any], str]]:
+        """Bad request bodies, each with the field its 422 error must name."""
+
+    def log_fields(self, request: BaseModel, response: BaseModel) -> LogFields:
+        """What of a scored request goes into the indexed log columns."""
+        score = getattr(response, "score", None)
+        return LogFields(score=float(score) if isinstance(score, int | float) else None)
+
+    def router(self, service: ServiceContext) -> APIRouter:
+        """The use case's endpoints; by default one generic predict route."""
+        from nexafi_ai.serving.routes.predict import predict_router
+
+        return predict_router(self, service)
+
+
+def outputs_match(expected: Any, actual: Any, *, rel_tol: float = 1e-6) -> bool:
+    """Compare two JSON-like outputs, floats within ``rel_tol``: the warm-up golden check.
+
+    >>> outputs_match({"p": [0.1, 0.2]}, {"p": [0.1 + 1e-12, 0.2]})
+    True
+    >>> outputs_match({"p": 0.1}, {"p": 0.2})
+    False
+    """
+    if isinstance(expected, float) or isinstance(actual, float):
+        if not isinstance(expected, int | float) or not isinstance(actual, int | float):
+            return False
+        return math.isclose(expected, actual, rel_tol=rel_tol, abs_tol=1e-9)
+    if isinstance(expected, Mapping) and isinstance(actual, Mapping):
+        return expected.keys() == actual.keys() and all(
+            outputs_match(expected[k], actual[k], rel_tol=rel_tol) for k in expected
+        )
+    if isinstance(expected, list | tuple) and isinstance(actual, list | tuple):
+        return len(expected) == len(actual) and all(
+            outputs_match(e, a, rel_tol=rel_tol) for e, a in zip(expected, actual, strict=True)
+        )
+    return bool(expected == actual)
