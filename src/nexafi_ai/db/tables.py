@@ -49,8 +49,9 @@ metadata = MetaData(
     }
 )
 
-#: JSON documents; JSONB on PostgreSQL so monitoring can index and query into them.
-JSONType = JSON().with_variant(JSONB(), "postgresql")
+#: JSON documents; JSONB on PostgreSQL so monitoring can index and query into them. Python
+#: ``None`` is stored as SQL NULL (not JSON ``null``) so ``shadow IS NULL`` finds unshadowed rows.
+JSONType = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
 
 #: Auto-increment primary keys: BIGINT on PostgreSQL, INTEGER (the rowid alias) on SQLite.
 BigId = BigInteger().with_variant(Integer(), "sqlite")

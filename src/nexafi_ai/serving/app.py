@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from redis import Redis
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
@@ -82,9 +83,17 @@ def build_context(
         metrics=metrics,
         authenticator=Authenticator(settings.api_keys),
         started_at=utcnow(),
+        redis=_redis(settings.redis_url),
     )
     metrics.add_callback(lambda: _writer_gauges(writer))
     return ctx
+
+
+def _redis(url: str | None) -> Redis | None:
+    """A client for ``url`` (it connects lazily); short timeouts keep the hot path bounded."""
+    if not url:
+        return None
+    return Redis.from_url(url, socket_timeout=1.0, socket_connect_timeout=1.0)
 
 
 def _writer_gauges(writer: InferenceLogWriter) -> dict[str, float]:
@@ -131,6 +140,8 @@ def create_app(
         finally:
             await run_in_threadpool(ctx.log_writer.close)
             ctx.engine.dispose()
+            if ctx.redis is not None:
+                ctx.redis.close()
 
     app = FastAPI(
         title="NexaFi AI Service",

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
+from redis import Redis
 from sqlalchemy import Engine
 
 from nexafi_ai.registry import ModelRegistry
@@ -32,3 +33,5 @@ class ServiceContext:
     metrics: ServiceMetrics
     authenticator: Authenticator
     started_at: datetime
+    #: Shared online state (feature windows, idempotency) when ``NEXAFI_REDIS_URL`` is set.
+    redis: Redis | None = None

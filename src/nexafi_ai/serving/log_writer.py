@@ -367,10 +367,12 @@ class InferenceLogWriter:
                 self._failed += 1
                 now = time.monotonic()
                 if not failing_since or now - last_warn >= _WARN_EVERY_S:
+                    # The driver's message only: SQLAlchemy's own repeats parameters (inputs).
+                    reason = str(getattr(exc, "orig", None) or type(exc).__name__)
                     logger.warning(
                         "inference log: database write failed (%s); holding %d rows, "
                         "spooling overflow, retrying",
-                        exc.__class__.__name__,
+                        reason.strip().splitlines()[0][:200] if reason.strip() else "?",
                         len(batch),
                     )
                     failing_since = failing_since or now

@@ -1,8 +1,8 @@
 """Liveness, readiness and Prometheus metrics.
 
 ``/readyz`` is ready only when every configured use case has a verified model loaded and the
-database answers: a load balancer must never send scoring traffic to a replica that would
-answer 503 or lose its inference log.
+database (and Redis, when configured) answers: a load balancer must never send scoring traffic
+to a replica that would answer 503 or lose its inference log.
 """
 
 from __future__ import annotations
@@ -11,12 +11,21 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
+from redis import Redis
+from redis.exceptions import RedisError
 from starlette.concurrency import run_in_threadpool
 
 from nexafi_ai.db import ping
 from nexafi_ai.serving.deps import ContextDep
 
 router = APIRouter(tags=["health"])
+
+
+def _redis_answers(client: Redis) -> bool:
+    try:
+        return bool(client.ping())
+    except RedisError:
+        return False
 
 
 @router.get("/livez", summary="The process is up")
@@ -27,6 +36,8 @@ async def livez() -> dict[str, str]:
 @router.get("/readyz", summary="Ready to serve: models loaded, database answering")
 async def readyz(ctx: ContextDep) -> JSONResponse:
     checks: dict[str, Any] = {"database": await run_in_threadpool(ping, ctx.engine)}
+    if ctx.redis is not None:
+        checks["redis"] = await run_in_threadpool(_redis_answers, ctx.redis)
     models: dict[str, Any] = {}
     for name, handle in ctx.handles.items():
         models[name] = {
@@ -35,7 +46,7 @@ async def readyz(ctx: ContextDep) -> JSONResponse:
             "version": handle.serving_version,
             "error": handle.last_error,
         }
-    ready = checks["database"] and all(m["version"] is not None for m in models.values())
+    ready = all(checks.values()) and all(m["version"] is not None for m in models.values())
     body = {"status": "ready" if ready else "not_ready", "checks": checks, "models": models}
     return JSONResponse(body, status_code=200 if ready else 503)
 
