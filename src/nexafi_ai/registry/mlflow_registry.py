@@ -20,9 +20,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, insert
+from sqlalchemy import Engine
 
-from nexafi_ai.db.tables import audit_log, utcnow
+from nexafi_ai.db import audit
 from nexafi_ai.registry.manifest import ArtifactVerificationError, verify_manifest, write_manifest
 
 __all__ = [
@@ -224,16 +224,14 @@ class ModelRegistry:
         change = AliasChange(name, alias, previous, target.version)
         action = "alias.rollback" if _is_older(target.version, previous) else "alias.promote"
         with self.engine.begin() as conn:
-            conn.execute(
-                insert(audit_log).values(
-                    actor=actor,
-                    action=action,
-                    target=f"{name}@{alias}",
-                    from_version=previous,
-                    to_version=target.version,
-                    details={"reason": reason} if reason else {},
-                    created_at=utcnow(),
-                )
+            audit.record(
+                conn,
+                actor=actor,
+                action=action,
+                target=f"{name}@{alias}",
+                from_version=previous,
+                to_version=target.version,
+                details={"reason": reason} if reason else None,
             )
             self._client.set_registered_model_alias(name, alias, target.version)
         log.info("%s moved %s@%s: %s -> %s", actor, name, alias, previous, target.version)
@@ -245,19 +243,31 @@ class ModelRegistry:
         if previous is None:
             raise ModelNotFoundError(f"{name}@{alias} is not set")
         with self.engine.begin() as conn:
-            conn.execute(
-                insert(audit_log).values(
-                    actor=actor,
-                    action="alias.delete",
-                    target=f"{name}@{alias}",
-                    from_version=previous,
-                    to_version=None,
-                    details={"reason": reason} if reason else {},
-                    created_at=utcnow(),
-                )
+            audit.record(
+                conn,
+                actor=actor,
+                action="alias.delete",
+                target=f"{name}@{alias}",
+                from_version=previous,
+                details={"reason": reason} if reason else None,
             )
             self._client.delete_registered_model_alias(name, alias)
         return AliasChange(name, alias, previous, None)
+
+    def record_refusal(
+        self, name: str, alias: str, version: str, *, actor: str, reason: str, error: str
+    ) -> None:
+        """Audit an alias move that was refused because the version failed to load."""
+        with self.engine.begin() as conn:
+            audit.record(
+                conn,
+                actor=actor,
+                action="alias.refused",
+                target=f"{name}@{alias}",
+                from_version=self.alias_version(name, alias),
+                to_version=version,
+                details={"reason": reason, "error": error},
+            )
 
     # ------------------------------------------------------------------ reading
     def alias_version(self, name: str, alias: str) -> str | None:

@@ -12,10 +12,8 @@ from typing import Any
 
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import insert
 from starlette.concurrency import run_in_threadpool
 
-from nexafi_ai.db.tables import audit_log, utcnow
 from nexafi_ai.registry import ModelNotFoundError, RegisteredModelInfo
 from nexafi_ai.serving.context import ServiceContext
 from nexafi_ai.serving.deps import AdminScope, ContextDep, ReadScope
@@ -105,21 +103,6 @@ async def list_models(ctx: ContextDep, _: ReadScope) -> ModelsOut:
     return ModelsOut(models=[_model_out(ctx, info) for info in infos])
 
 
-def _audit_refusal(ctx: ServiceContext, actor: str, name: str, body: AliasIn, why: str) -> None:
-    with ctx.engine.begin() as conn:
-        conn.execute(
-            insert(audit_log).values(
-                actor=actor,
-                action="alias.refused",
-                target=f"{name}@{body.alias}",
-                from_version=ctx.registry.alias_version(name, body.alias),
-                to_version=body.version,
-                details={"reason": body.reason, "error": why},
-                created_at=utcnow(),
-            )
-        )
-
-
 def _move_alias(ctx: ServiceContext, actor: str, name: str, body: AliasIn) -> AliasOut:
     try:
         ctx.registry.get_version(name, body.version)
@@ -134,7 +117,9 @@ def _move_alias(ctx: ServiceContext, actor: str, name: str, body: AliasIn) -> Al
             handle.load_version(ctx.registry, body.version)
         except ModelLoadError as exc:
             ctx.metrics.model_load_failures.labels(handle.use_case.name).inc()
-            _audit_refusal(ctx, actor, name, body, str(exc))
+            ctx.registry.record_refusal(
+                name, body.alias, body.version, actor=actor, reason=body.reason, error=str(exc)
+            )
             raise ApiError(
                 409, "model_load_failed", f"version refused, alias not moved: {exc}", "version"
             ) from exc
