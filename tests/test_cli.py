@@ -1,6 +1,7 @@
 """The command line, in-process (Typer's runner) and, for `run`, as a real subprocess."""
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -39,7 +40,7 @@ def test_db_upgrade_train_list_promote(cli_env: Settings, toy: UseCase) -> None:
         result = runner.invoke(app, ["train", "toy", "--size", "tiny", "--seed", seed])
         assert result.exit_code == 0, result.output
     assert "nexafi-toy version 2 registered" in result.output
-    assert "roc_auc=" in result.output
+    assert re.search(r"roc_auc\s+│\s+0\.9", result.output), result.output
 
     result = runner.invoke(app, ["models", "promote", "nexafi-toy", "2", "--reason", "better"])
     assert result.exit_code == 0, result.output
@@ -80,6 +81,7 @@ def test_run_migrates_and_serves_on_a_fresh_home(tmp_path: Path) -> None:
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("NEXAFI_")}
     env["NEXAFI_HOME"] = str(tmp_path / "home")
+    env["NEXAFI_TRAIN_SIZE"] = "tiny"  # the default size trains for about two minutes
     cli = Path(sys.executable).parent / "nexafi-ai"
     proc = subprocess.Popen(
         [str(cli), "run", "--port", str(port)],
@@ -98,6 +100,7 @@ def test_run_migrates_and_serves_on_a_fresh_home(tmp_path: Path) -> None:
                 time.sleep(0.25)
         assert ready is not None, proc.communicate(timeout=5)[0].decode(errors="replace")
         assert ready.status_code == 200, ready.text
+        assert ready.json()["models"]["fraud"]["version"] == "1"
         assert httpx.get(f"http://127.0.0.1:{port}/docs", timeout=5).status_code == 200
         assert (tmp_path / "home" / "nexafi.db").is_file()
     finally:

@@ -12,8 +12,10 @@ import logging
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
+import pandas as pd
 import typer
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -23,6 +25,7 @@ from nexafi_ai.settings import Settings, get_settings
 
 if TYPE_CHECKING:
     from nexafi_ai.registry import ModelRegistry
+    from nexafi_ai.usecases import UseCase
 
 app = typer.Typer(help="NexaFi AI Service: train, register, serve and monitor models.")
 db_app = typer.Typer(help="Database schema (Alembic migrations).")
@@ -135,29 +138,146 @@ def models_promote(
     console.print(f"{name}@{alias}: {change.from_version} -> {change.to_version}")
 
 
+def _parse_columns(pairs: list[str] | None) -> dict[str, str]:
+    mapping: dict[str, str] = {}
+    for pair in pairs or []:
+        field, sep, column = pair.partition("=")
+        if not sep or not field or not column:
+            raise typer.BadParameter(f"{pair!r}: expected FIELD=COLUMN", param_hint="--column")
+        mapping[field.strip()] = column.strip()
+    return mapping
+
+
+def _metrics_table(metrics: dict[str, float]) -> Table:
+    """Held-out metrics with the baseline beside the model where both exist."""
+    table = Table("held-out metric", "model", "baseline")
+    for key in sorted(metrics):
+        if key.startswith("baseline_"):
+            continue
+        base = metrics.get(f"baseline_{key}")
+        table.add_row(key, f"{metrics[key]:.4f}", "" if base is None else f"{base:.4f}")
+    return table
+
+
+DataOpt = Annotated[
+    Path | None, typer.Option(help="Train on this CSV/Parquet file instead of built-in data.")
+]
+TargetOpt = Annotated[str | None, typer.Option(help="Label column of --data.")]
+TimeOpt = Annotated[str | None, typer.Option(help="Time column of --data (datetimes or seconds).")]
+PositiveOpt = Annotated[
+    str | None, typer.Option(help="Value of --target that means positive (e.g. fraud, bad).")
+]
+ColumnOpt = Annotated[
+    list[str] | None,
+    typer.Option("--column", help="Map a field to your column: FIELD=COLUMN (repeatable)."),
+]
+
+
 @app.command()
 def train(
     use_case: Annotated[str, typer.Argument(help="Use case to train, e.g. fraud.")],
-    size: Annotated[str, typer.Option(help="Built-in data size: tiny or default.")] = "default",
+    data: DataOpt = None,
+    target: TargetOpt = None,
+    time_column: TimeOpt = None,
+    positive_label: PositiveOpt = None,
+    column: ColumnOpt = None,
+    size: Annotated[
+        str, typer.Option(help="Built-in data size: tiny, small or default.")
+    ] = "default",
     seed: Annotated[int, typer.Option(help="Random seed for data and model.")] = 0,
     promote: Annotated[
         str | None, typer.Option(help="Alias to point at the new version, e.g. champion.")
     ] = None,
 ) -> None:
-    """Train USE_CASE on its built-in data and register a new version."""
+    """Train USE_CASE on built-in data or on your file, register it, print held-out metrics."""
+    from nexafi_ai.io import read_table
     from nexafi_ai.training import train_and_register
-    from nexafi_ai.usecases import get_use_case
 
     settings = get_settings()
+    uc = _use_case(use_case)
+    frame = None
+    if data is not None:
+        if target is None:
+            raise typer.BadParameter("--target is required with --data", param_hint="--target")
+        try:
+            frame = uc.prepare_data(
+                read_table(data),
+                target=target,
+                time_column=time_column,
+                positive_label=positive_label,
+                mapping=_parse_columns(column),
+            )
+        except (ValueError, NotImplementedError, OSError) as exc:
+            console.print(f"[red]cannot read {data}:[/red] {exc}")
+            raise typer.Exit(code=2) from exc
     _upgrade(settings)
     registry = _registry(settings)
-    uc = get_use_case(use_case)
     with _progress(f"training {uc.name}") as say:
-        info = train_and_register(
-            uc, registry, seed=seed, size=size, promote_to=promote, actor=_actor(), progress=say
-        )
-    metrics = ", ".join(f"{k}={v:.4f}" for k, v in sorted(info.metrics.items()))
-    console.print(f"{info.name} version {info.version} registered; held-out: {metrics}")
+        try:
+            info = train_and_register(
+                uc,
+                registry,
+                frame,
+                seed=seed,
+                size=size,
+                promote_to=promote,
+                actor=_actor(),
+                source=str(data) if data is not None else "builtin",
+                progress=say,
+            )
+        except ValueError as exc:
+            console.print(f"[red]training failed:[/red] {exc}")
+            raise typer.Exit(code=2) from exc
+    Console().print(_metrics_table(dict(info.metrics)))
+    console.print(f"{info.name} version {info.version} registered")
+
+
+def _use_case(name: str) -> UseCase:
+    from nexafi_ai.usecases import get_use_case
+
+    try:
+        return get_use_case(name)
+    except KeyError as exc:
+        raise typer.BadParameter(str(exc.args[0]), param_hint="USE_CASE") from exc
+
+
+@app.command()
+def batch(
+    use_case: Annotated[str, typer.Argument(help="Use case to score with, e.g. fraud.")],
+    input: Annotated[Path, typer.Option("--input", help="CSV or Parquet file to score.")],
+    output: Annotated[Path, typer.Option("--output", help="Where to write (.csv or .parquet).")],
+    column: ColumnOpt = None,
+    time_column: TimeOpt = None,
+    alias: Annotated[str, typer.Option(help="Model alias to score with.")] = "champion",
+) -> None:
+    """Score a file with NAME@ALIAS; output keeps every input row, in order, plus the scores."""
+    from nexafi_ai.io import read_table, write_table
+    from nexafi_ai.registry import ArtifactVerificationError, ModelNotFoundError
+    from nexafi_ai.serving.handles import check_warmup
+
+    settings = get_settings()
+    uc = _use_case(use_case)
+    registry = _registry(settings)
+    with _progress(f"scoring {input.name}") as say:
+        try:
+            say(f"verifying {uc.model_name}@{alias}")
+            resolved = registry.resolve(uc.model_name, alias)
+            model = uc.load(resolved.path)
+            check_warmup(uc, model, resolved.path)
+            say(f"reading {input.name}")
+            raw = read_table(input)
+            frame = uc.prepare_data(raw, time_column=time_column, mapping=_parse_columns(column))
+            say(f"scoring {len(frame):,} rows with v{resolved.version}")
+            scores = uc.score_batch(model, frame)
+        except (ModelNotFoundError, ArtifactVerificationError, ValueError, OSError) as exc:
+            console.print(f"[red]batch failed:[/red] {exc}")
+            raise typer.Exit(code=2) from exc
+        result = pd.concat([raw.reset_index(drop=True), scores.reset_index(drop=True)], axis=1)
+        say(f"writing {output.name}")
+        write_table(result, output)
+    console.print(
+        f"scored {len(result):,} rows with {uc.model_name} v{resolved.version} -> {output}"
+    )
 
 
 def _serve(settings: Settings, workers: int) -> None:
@@ -217,7 +337,11 @@ def run(host: HostOpt = None, port: PortOpt = None, workers: WorkersOpt = 1) -> 
     registry = _registry(settings)
     with _progress("checking models") as say:
         trained = ensure_champions(
-            all_use_cases().values(), registry, alias=settings.serve_alias, progress=say
+            all_use_cases().values(),
+            registry,
+            alias=settings.serve_alias,
+            size=settings.train_size,
+            progress=say,
         )
     for info in trained:
         console.print(f"trained {info.name} v{info.version} -> @{settings.serve_alias}")

@@ -63,6 +63,8 @@ class Settings(BaseSettings):
     use_cases: list[str] = Field(default_factory=list)
     #: Alias each served use case loads.
     serve_alias: str = "champion"
+    #: Built-in data size ``run`` trains missing models on: tiny, small or default.
+    train_size: str = "default"
 
     #: In-memory rows waiting for the inference log writer before spilling to disk.
     log_queue_size: int = Field(default=50_000, ge=1)

@@ -22,12 +22,19 @@ from typing import TYPE_CHECKING, Any
 from nexafi_ai import __version__
 from nexafi_ai.registry import ModelRegistry, ModelVersionInfo
 from nexafi_ai.serving.handles import WARMUP_FILE
-from nexafi_ai.usecases.base import UseCase
+from nexafi_ai.usecases.base import FitResult, UseCase
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["data_fingerprint", "ensure_champions", "library_versions", "train_and_register"]
+__all__ = [
+    "data_fingerprint",
+    "ensure_champions",
+    "library_versions",
+    "package_version",
+    "register_version",
+    "train_and_register",
+]
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +65,63 @@ def data_fingerprint(data: pd.DataFrame) -> dict[str, Any]:
     }
 
 
+def package_version(
+    use_case: UseCase, result: FitResult, data: pd.DataFrame, directory: Path, *, source: str
+) -> dict[str, Any]:
+    """Write a fitted model and its warm-up record into ``directory``; return manifest metadata.
+
+    The warm-up record (a few requests and the answers this exact model gave) is what every
+    later load must reproduce before the version may serve.
+    """
+    result.model.save(directory)
+    bodies = use_case.example_requests(data, WARMUP_REQUESTS)
+    requests = [use_case.request_model.model_validate(b) for b in bodies]
+    answers = result.model.predict(requests)
+    warmup = [
+        {"request": body, "response": answer.model_dump(mode="json")}
+        for body, answer in zip(bodies, answers, strict=True)
+    ]
+    (directory / WARMUP_FILE).write_text(json.dumps(warmup, indent=2, default=str))
+    return {
+        "use_case": use_case.name,
+        "source": source,
+        "request_schema": use_case.request_model.model_json_schema(),
+        "response_schema": use_case.response_model.model_json_schema(),
+        "training_data": data_fingerprint(data),
+        "libraries": library_versions(),
+        **result.metadata,
+    }
+
+
+def register_version(
+    use_case: UseCase,
+    registry: ModelRegistry,
+    result: FitResult,
+    directory: Path,
+    metadata: dict[str, Any],
+    *,
+    seed: int = 0,
+    promote_to: str | None = None,
+    actor: str = "cli",
+) -> ModelVersionInfo:
+    """Register a packaged version (run, metrics, files) and optionally point an alias at it."""
+    info = registry.log_version(
+        use_case.model_name,
+        directory,
+        params={"seed": seed, "source": metadata.get("source", ""), **result.params},
+        metrics=result.metrics,
+        metadata=metadata,
+        use_case=use_case.name,
+        description=use_case.summary,
+    )
+    if promote_to:
+        registry.set_alias(
+            use_case.model_name, promote_to, info.version, actor=actor, reason="trained"
+        )
+        info = registry.get_version(use_case.model_name, info.version)
+    return info
+
+
 def train_and_register(
     use_case: UseCase,
     registry: ModelRegistry,
@@ -79,40 +143,18 @@ def train_and_register(
     result = use_case.fit(data, seed=seed)
     with tempfile.TemporaryDirectory(prefix=f"nexafi-{use_case.name}-") as scratch:
         directory = Path(scratch)
-        result.model.save(directory)
-        bodies = use_case.example_requests(data, WARMUP_REQUESTS)
-        requests = [use_case.request_model.model_validate(b) for b in bodies]
-        answers = result.model.predict(requests)
-        warmup = [
-            {"request": body, "response": answer.model_dump(mode="json")}
-            for body, answer in zip(bodies, answers, strict=True)
-        ]
-        (directory / WARMUP_FILE).write_text(json.dumps(warmup, indent=2, default=str))
-        metadata = {
-            "use_case": use_case.name,
-            "source": source,
-            "request_schema": use_case.request_model.model_json_schema(),
-            "response_schema": use_case.response_model.model_json_schema(),
-            "training_data": data_fingerprint(data),
-            "libraries": library_versions(),
-            **result.metadata,
-        }
+        metadata = package_version(use_case, result, data, directory, source=source)
         say(f"{use_case.name}: registering {use_case.model_name}")
-        info = registry.log_version(
-            use_case.model_name,
+        return register_version(
+            use_case,
+            registry,
+            result,
             directory,
-            params={"seed": seed, "source": source, **result.params},
-            metrics=result.metrics,
-            metadata=metadata,
-            use_case=use_case.name,
-            description=use_case.summary,
+            metadata,
+            seed=seed,
+            promote_to=promote_to,
+            actor=actor,
         )
-    if promote_to:
-        registry.set_alias(
-            use_case.model_name, promote_to, info.version, actor=actor, reason="trained"
-        )
-        info = registry.get_version(use_case.model_name, info.version)
-    return info
 
 
 def ensure_champions(
@@ -120,6 +162,7 @@ def ensure_champions(
     registry: ModelRegistry,
     *,
     alias: str = "champion",
+    size: str = "default",
     actor: str = "make-run",
     progress: Callable[[str], None] | None = None,
 ) -> list[ModelVersionInfo]:
@@ -129,6 +172,8 @@ def ensure_champions(
         if registry.alias_version(use_case.model_name, alias) is not None:
             continue
         trained.append(
-            train_and_register(use_case, registry, promote_to=alias, actor=actor, progress=progress)
+            train_and_register(
+                use_case, registry, size=size, promote_to=alias, actor=actor, progress=progress
+            )
         )
     return trained

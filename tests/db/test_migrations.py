@@ -106,3 +106,9 @@ def test_naive_timestamps_are_refused(engine: Engine) -> None:
                 use_case="x", entity_id="e", label="1", source="s", observed_at=datetime(2026, 1, 1)
             )
         )
+
+
+def test_log_writer_columns_match_the_table() -> None:
+    from nexafi_ai.serving.log_writer import COLUMNS
+
+    assert tuple(c.name for c in inference_log.columns if c.name != "id") == COLUMNS

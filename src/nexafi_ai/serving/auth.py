@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from nexafi_ai.serving.errors import ApiError
 from nexafi_ai.settings import KNOWN_SCOPES
 
-__all__ = ["Authenticator", "Principal"]
+__all__ = ["Authenticator", "Principal", "presented_key"]
 
 _CHALLENGE = {"WWW-Authenticate": 'ApiKey header="X-API-Key"'}
 
@@ -36,6 +36,15 @@ class Principal:
 
 
 LOCAL = Principal("local", KNOWN_SCOPES)
+
+
+def presented_key(x_api_key: str | None, authorization: str | None) -> str | None:
+    """The key from ``X-API-Key``, else from ``Authorization: Bearer <key>``."""
+    if x_api_key:
+        return x_api_key
+    if authorization and authorization[:7].lower() == "bearer ":
+        return authorization[7:].strip()
+    return None
 
 
 class Authenticator:

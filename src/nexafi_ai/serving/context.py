@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from redis import Redis
 from sqlalchemy import Engine
@@ -17,7 +18,15 @@ from nexafi_ai.serving.metrics import ServiceMetrics
 from nexafi_ai.settings import Settings
 from nexafi_ai.usecases.base import UseCase
 
-__all__ = ["ServiceContext"]
+__all__ = ["FastHandler", "ServiceContext"]
+
+#: A hot-path handler: (body, raw ASGI headers) -> (status, body, extra headers). It runs
+#: straight from the guard middleware, skipping routing and FastAPI's per-request machinery;
+#: raising :class:`~nexafi_ai.serving.errors.ApiError` gives the usual error envelope.
+FastHandler = Callable[
+    [bytes, list[tuple[bytes, bytes]]],
+    Awaitable[tuple[int, bytes, list[tuple[bytes, bytes]]]],
+]
 
 
 @dataclass(slots=True)
@@ -35,3 +44,8 @@ class ServiceContext:
     started_at: datetime
     #: Shared online state (feature windows, idempotency) when ``NEXAFI_REDIS_URL`` is set.
     redis: Redis | None = None
+    #: Per-use-case state other components need to reach (e.g. the fraud online store, which
+    #: the labels endpoint feeds), keyed by "<use case>_<what>".
+    extras: dict[str, Any] = field(default_factory=dict)
+    #: (method, path) -> handler served by the guard middleware before routing.
+    fast_routes: dict[tuple[str, str], FastHandler] = field(default_factory=dict)

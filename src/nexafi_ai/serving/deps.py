@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Request
 
-from nexafi_ai.serving.auth import Principal
+from nexafi_ai.serving.auth import Principal, presented_key
 from nexafi_ai.serving.context import ServiceContext
 
 __all__ = ["AdminScope", "ContextDep", "ReadScope", "ScoreScope", "require_scope"]
@@ -21,14 +21,6 @@ def get_context(request: Request) -> ServiceContext:
 ContextDep = Annotated[ServiceContext, Depends(get_context)]
 
 
-def _presented_key(x_api_key: str | None, authorization: str | None) -> str | None:
-    if x_api_key:
-        return x_api_key
-    if authorization and authorization[:7].lower() == "bearer ":
-        return authorization[7:].strip()
-    return None
-
-
 def require_scope(scope: str) -> Callable[..., Principal]:
     """A dependency that authenticates the caller and demands ``scope`` (401, then 403)."""
 
@@ -37,7 +29,7 @@ def require_scope(scope: str) -> Callable[..., Principal]:
         x_api_key: Annotated[str | None, Header()] = None,
         authorization: Annotated[str | None, Header()] = None,
     ) -> Principal:
-        principal = ctx.authenticator.authenticate(_presented_key(x_api_key, authorization))
+        principal = ctx.authenticator.authenticate(presented_key(x_api_key, authorization))
         return principal.require(scope)
 
     return dependency

@@ -16,7 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-__all__ = ["ApiError", "error_body", "install_error_handlers"]
+__all__ = ["ApiError", "error_body", "install_error_handlers", "validation_response"]
 
 log = logging.getLogger(__name__)
 
@@ -74,11 +74,15 @@ def field_path(loc: Sequence[Any]) -> str:
     parts = [str(p) for p in loc]
     if len(parts) > 1 and parts[0] in {"body", "query", "path", "header"}:
         parts = parts[1:]
-    return ".".join(parts)
+    return ".".join(parts) or "body"
 
 
-def _validation_response(exc: RequestValidationError) -> JSONResponse:
-    errors: list[dict[str, Any]] = [dict(e) for e in exc.errors()]
+def validation_response(raw_errors: Sequence[Any]) -> JSONResponse:
+    """422 in the envelope from pydantic errors, naming the first offending field.
+
+    The offending *values* are never echoed: they may be card numbers or personal data.
+    """
+    errors: list[dict[str, Any]] = [dict(e) for e in raw_errors]
     first: dict[str, Any] = errors[0] if errors else {"loc": ("body",), "msg": "invalid"}
     loc = tuple(first.get("loc", ("body",)))
     if first.get("type") == "json_invalid":
@@ -114,7 +118,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def on_validation(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
-        return _validation_response(exc)
+        return validation_response(exc.errors())
 
     async def on_http(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)

@@ -19,19 +19,16 @@ import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, TypedDict, cast
 
-from sqlalchemy import Engine, Insert
+from sqlalchemy import Engine
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from nexafi_ai.db.tables import inference_log
-
-__all__ = ["InferenceLogWriter", "InferenceRow", "LogBackpressure", "LogWriterStats"]
+__all__ = ["COLUMNS", "InferenceLogWriter", "InferenceRow", "LogBackpressure", "LogWriterStats"]
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +55,70 @@ class InferenceRow(TypedDict):
     latency_ms: float
     shadow: dict[str, Any] | None
     created_at: datetime
+
+
+#: The inference_log columns in the order the encoders below produce values (the schema test
+#: checks this list against the table).
+COLUMNS = (
+    "request_id",
+    "use_case",
+    "entity_id",
+    "model_name",
+    "model_version",
+    "inputs",
+    "outputs",
+    "score",
+    "decision",
+    "latency_ms",
+    "shadow",
+    "created_at",
+)
+_INSERT = "INSERT INTO inference_log (" + ", ".join(COLUMNS) + ") VALUES ({}) "  # noqa: S608
+_CONFLICT = "ON CONFLICT (request_id) DO NOTHING"
+# Constant column names; every value is a bound parameter.
+_SQL = {
+    "sqlite": _INSERT.format(", ".join("?" for _ in COLUMNS)) + _CONFLICT,
+    "postgresql": _INSERT.format(
+        ", ".join("%s::jsonb" if c in {"inputs", "outputs", "shadow"} else "%s" for c in COLUMNS)
+    )
+    + _CONFLICT,
+}
+
+
+def _json(value: dict[str, Any] | None) -> str | None:
+    # Strict JSON (no NaN): PostgreSQL's JSONB refuses it, and SQLite must hold the same rows.
+    return None if value is None else json.dumps(value, allow_nan=False, separators=(",", ":"))
+
+
+def _utc(moment: datetime) -> datetime:
+    if moment.tzinfo is None:
+        raise ValueError("created_at is a naive datetime")
+    return moment.astimezone(UTC)
+
+
+def _values(row: InferenceRow) -> tuple[Any, ...]:
+    return (
+        row["request_id"],
+        row["use_case"],
+        row["entity_id"],
+        row["model_name"],
+        row["model_version"],
+        _json(row["inputs"]),
+        _json(row["outputs"]),
+        row["score"],
+        row["decision"],
+        row["latency_ms"],
+        _json(row["shadow"]),
+    )
+
+
+def _encode_pg(row: InferenceRow) -> tuple[Any, ...]:
+    return (*_values(row), _utc(row["created_at"]))
+
+
+def _encode_sqlite(row: InferenceRow) -> tuple[Any, ...]:
+    # The text format SQLAlchemy's SQLite DateTime writes and reads back (UTC, no offset).
+    return (*_values(row), _utc(row["created_at"]).strftime("%Y-%m-%d %H:%M:%S.%f"))
 
 
 class LogBackpressure(RuntimeError):
@@ -143,7 +204,8 @@ class InferenceLogWriter:
         self._abandoned = False
         self._deadline = float("inf")
         self._thread: threading.Thread | None = None
-        self._stmt: Insert | None = None
+        self._sql = ""
+        self._encode: Callable[[InferenceRow], tuple[Any, ...]] = _encode_sqlite
         # _spool_lock guards the open spool file and the spool counters.
         self._spool_lock = threading.Lock()
         self._spool_file: IO[bytes] | None = None
@@ -172,16 +234,10 @@ class InferenceLogWriter:
             if self._thread is not None:
                 return
             dialect = self._engine.dialect.name
-            if dialect == "postgresql":
-                self._stmt = pg_insert(inference_log).on_conflict_do_nothing(
-                    index_elements=["request_id"]
-                )
-            elif dialect == "sqlite":
-                self._stmt = sqlite_insert(inference_log).on_conflict_do_nothing(
-                    index_elements=["request_id"]
-                )
-            else:
+            if dialect not in _SQL:
                 raise ValueError(f"unsupported database for the inference log: {dialect}")
+            self._sql = _SQL[dialect]
+            self._encode = _encode_pg if dialect == "postgresql" else _encode_sqlite
             self._spool_dirty = True
             self._thread = threading.Thread(target=self._run, name="inference-log", daemon=True)
             self._thread.start()
@@ -321,22 +377,34 @@ class InferenceLogWriter:
 
     # -- writer thread -------------------------------------------------------------------------
 
-    def _insert(self, rows: list[InferenceRow]) -> None:
-        assert self._stmt is not None
+    def _insert(self, params: list[tuple[Any, ...]]) -> None:
         with self._engine.begin() as conn:
-            conn.execute(self._stmt, rows)
-        self._written += len(rows)
+            conn.exec_driver_sql(self._sql, params)
+        self._written += len(params)
 
     def _write(self, rows: list[InferenceRow]) -> None:
-        """Insert in one transaction; on a row-level error, isolate and reject the bad rows."""
+        """Insert in one transaction; on a row-level error, isolate and reject the bad rows.
+
+        Rows are encoded here, in plain Python, and handed to the driver's executemany: the
+        writer shares the GIL with the event loop, and SQLAlchemy's per-row bind processing
+        cost the scoring path a visible share of its throughput.
+        """
+        encoded: list[tuple[InferenceRow, tuple[Any, ...]]] = []
+        for row in rows:
+            try:
+                encoded.append((row, self._encode(row)))
+            except (TypeError, ValueError, KeyError, AttributeError) as exc:
+                self._reject(row, exc)  # NaN, a naive timestamp, a non-JSON value
+        if not encoded:
+            return
         try:
-            self._insert(rows)
+            self._insert([params for _, params in encoded])
         except Exception as exc:
             if not _is_poison(exc):
                 raise
-            for row in rows:
+            for row, params in encoded:
                 try:
-                    self._insert([row])
+                    self._insert([params])
                 except Exception as row_exc:
                     if not _is_poison(row_exc):
                         raise

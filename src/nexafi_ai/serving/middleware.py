@@ -4,19 +4,28 @@ Pure ASGI instead of ``BaseHTTPMiddleware``: it adds no task or stream copy per 
 matters on the scoring hot path. The body is read here, bounded by the cap, and replayed to
 the app, so an oversized body is refused before any parsing and a chunked upload cannot
 bypass the limit by omitting ``Content-Length``.
+
+Hot-path routes registered in ``fast_routes`` are answered right here with the body already
+in hand: no routing, no dependency resolution, no response re-validation. They keep the
+same limits, error envelope and metrics as every other route.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import time
+from collections.abc import Mapping
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from nexafi_ai.serving.errors import error_body
+from nexafi_ai.serving.context import FastHandler
+from nexafi_ai.serving.errors import ApiError, error_body
 from nexafi_ai.serving.metrics import ServiceMetrics
 
 __all__ = ["GuardMiddleware"]
+
+log = logging.getLogger(__name__)
 
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
@@ -33,8 +42,9 @@ def _is_json(content_type: bytes) -> bool:
     return media == b"application/json" or media.endswith(b"+json")
 
 
-async def _send_error(send: Send, status: int, code: str, message: str) -> None:
-    payload = json.dumps(error_body(code, message, "body")).encode()
+async def _send(
+    send: Send, status: int, payload: bytes, headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
     await send(
         {
             "type": "http.response.start",
@@ -42,19 +52,32 @@ async def _send_error(send: Send, status: int, code: str, message: str) -> None:
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(payload)).encode()),
+                *(headers or ()),
             ],
         }
     )
     await send({"type": "http.response.body", "body": payload})
 
 
+async def _send_error(send: Send, status: int, code: str, message: str) -> None:
+    await _send(send, status, json.dumps(error_body(code, message, "body")).encode())
+
+
 class GuardMiddleware:
     """Enforces body size and media type, and records request count and latency per route."""
 
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int, metrics: ServiceMetrics) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_body_bytes: int,
+        metrics: ServiceMetrics,
+        fast_routes: Mapping[tuple[str, str], FastHandler] | None = None,
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.metrics = metrics
+        self.fast_routes = fast_routes if fast_routes is not None else {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -68,21 +91,42 @@ class GuardMiddleware:
                 status_holder[0] = message["status"]
             await send(message)
 
+        fast = self.fast_routes.get((scope["method"], scope["path"]))
         try:
             if scope["method"] in _BODY_METHODS:
-                replay = await self._read_body(scope, receive, send_wrapper)
-                if replay is None:
+                body = await self._read_body(scope, receive, send_wrapper)
+                if body is None:
                     return
-                receive = replay
+                if fast is not None:
+                    await self._answer_fast(fast, body, scope, send_wrapper)
+                    return
+                receive = _replay(body, receive)
             await self.app(scope, receive, send_wrapper)
         finally:
             route = scope.get("route")
-            template = getattr(route, "path", None) or "unmatched"
+            template = getattr(route, "path", None) or (
+                scope["path"] if fast is not None else "unmatched"
+            )
             self.metrics.observe_request(
                 template, scope["method"], status_holder[0], time.perf_counter() - start
             )
 
-    async def _read_body(self, scope: Scope, receive: Receive, send: Send) -> Receive | None:
+    async def _answer_fast(
+        self, handler: FastHandler, body: bytes, scope: Scope, send: Send
+    ) -> None:
+        try:
+            status, payload, headers = await handler(body, scope["headers"])
+        except ApiError as exc:
+            headers = [(k.encode(), v.encode()) for k, v in (exc.headers or {}).items()]
+            payload = json.dumps(error_body(exc.code, exc.message, exc.field)).encode()
+            status = exc.status
+        except Exception:
+            log.exception("unhandled error on %s %s", scope["method"], scope["path"])
+            payload = json.dumps(error_body("internal_error", "internal server error")).encode()
+            status, headers = 500, []
+        await _send(send, status, payload, headers)
+
+    async def _read_body(self, scope: Scope, receive: Receive, send: Send) -> bytes | None:
         """Read the whole body within the cap; None when an error response was sent."""
         content_type = b""
         declared = -1
@@ -119,13 +163,18 @@ class GuardMiddleware:
                 send, 415, "unsupported_media_type", f"expected application/json, got {shown}"
             )
             return None
-        sent = False
+        return body
 
-        async def replay() -> Message:
-            nonlocal sent
-            if sent:
-                return await receive()
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
 
-        return replay
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A ``receive`` that hands the app the body already read, then defers to the server."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if sent:
+            return await receive()
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replay

@@ -104,6 +104,26 @@ class UseCase(ABC):
     def invalid_requests(self) -> list[tuple[dict[str, Any], str]]:
         """Bad request bodies, each with the field its 422 error must name."""
 
+    def prepare_data(
+        self,
+        frame: pd.DataFrame,
+        *,
+        target: str | None = None,
+        time_column: str | None = None,
+        positive_label: str | None = None,
+        mapping: Mapping[str, str] | None = None,
+    ) -> pd.DataFrame:
+        """Turn a user's table (their column names) into the table :meth:`fit` expects.
+
+        ``target`` is None for batch scoring input. Use cases that cannot learn from users'
+        files keep this default.
+        """
+        raise NotImplementedError(f"the {self.name} use case cannot read users' files yet")
+
+    def score_batch(self, model: Model, data: pd.DataFrame) -> pd.DataFrame:
+        """Vectorised scoring of a whole table; one output row per input row, same order."""
+        raise NotImplementedError(f"the {self.name} use case has no batch scoring yet")
+
     def log_fields(self, request: BaseModel, response: BaseModel) -> LogFields:
         """What of a scored request goes into the indexed log columns."""
         score = getattr(response, "score", None)

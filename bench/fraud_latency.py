@@ -1,0 +1,186 @@
+"""Throughput and latency of POST /v1/fraud/score beside a bare endpoint of the same server.
+
+    .venv/bin/python bench/fraud_latency.py [--requests 20000] [--connections 16] [--size small]
+
+Trains a fraud champion on built-in data in a temporary home (or uses ``--home``), starts
+``nexafi-ai serve`` on 127.0.0.1 (one worker, inference logging on, SQLite), then drives it
+with a bounded load from this process: a small asyncio HTTP/1.1 keep-alive client, one
+request in flight per connection. Each scoring request is a new transaction of a card drawn
+from a 5,000-card population, so the windows hold real history. Prints requests/s and
+p50/p90/p99 latency for ``GET /livez`` (the bare server) and for the scoring route, their ratio,
+and checks that every scored request reached ``inference_log``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+CLI = Path(sys.executable).parent / "nexafi-ai"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def bodies(n: int, seed: int = 0) -> list[bytes]:
+    rng = random.Random(seed)
+    start = 1_767_225_600  # 2026-01-01T00:00:00Z
+    out = []
+    for i in range(n):
+        card = rng.randrange(5000)
+        ts = start + i * 2 + rng.randrange(2)
+        out.append(
+            json.dumps(
+                {
+                    "transaction_id": f"bench-{seed}-{i}",
+                    "card_id": f"card_{card:06d}",
+                    "terminal_id": f"term_{(card * 7 + rng.randrange(20)) % 10000:06d}",
+                    "amount": round(rng.lognormvariate(3.5, 0.9), 2),
+                    "currency": "EUR",
+                    "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts)),
+                    "mcc": "5411",
+                    "channel": "contactless",
+                    "country": "FR",
+                }
+            ).encode()
+        )
+    return out
+
+
+async def connection(
+    port: int, requests: list[bytes], latencies: list[float], statuses: list[int]
+) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        for raw in requests:
+            begin = time.perf_counter()
+            writer.write(raw)
+            await writer.drain()
+            status_line = await reader.readline()
+            length = 0
+            while True:
+                line = await reader.readline()
+                if line in (b"\r\n", b""):
+                    break
+                if line[:15].lower() == b"content-length:":
+                    length = int(line[15:])
+            await reader.readexactly(length)
+            latencies.append(time.perf_counter() - begin)
+            statuses.append(int(status_line.split()[1]))
+    finally:
+        writer.close()
+
+
+def http_post(path: str, body: bytes) -> bytes:
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+def http_get(path: str) -> bytes:
+    return f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode()
+
+
+async def drive(
+    port: int, raws: list[bytes], connections: int
+) -> tuple[float, np.ndarray, list[int]]:
+    latencies: list[float] = []
+    statuses: list[int] = []
+    shards = [raws[i::connections] for i in range(connections)]
+    begin = time.perf_counter()
+    await asyncio.gather(*(connection(port, s, latencies, statuses) for s in shards))
+    elapsed = time.perf_counter() - begin
+    return len(raws) / elapsed, np.array(latencies) * 1000.0, statuses
+
+
+def report(name: str, rps: float, ms: np.ndarray, statuses: list[int]) -> None:
+    bad = sum(1 for s in statuses if s != 200)
+    p50, p90, p99 = np.percentile(ms, [50, 90, 99])
+    print(
+        f"{name:22s} {rps:9,.0f} req/s   p50 {p50:6.2f} ms   p90 {p90:6.2f} ms   "
+        f"p99 {p99:6.2f} ms   non-200: {bad}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--requests", type=int, default=20_000)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--size", default="small", help="built-in data size for the model")
+    parser.add_argument("--home", type=Path, default=None, help="reuse a home with a champion")
+    args = parser.parse_args()
+
+    home = args.home or Path(tempfile.mkdtemp(prefix="nexafi-bench-"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NEXAFI_")}
+    env.update({"NEXAFI_HOME": str(home), "NEXAFI_LOG_LEVEL": "WARNING"})
+    if not (home / "mlflow.db").exists():
+        print(f"training a fraud champion on built-in '{args.size}' data in {home} ...")
+        subprocess.run(
+            [str(CLI), "train", "fraud", "--size", args.size, "--promote", "champion"],
+            env=env,
+            check=True,
+            cwd=ROOT,
+        )
+    port = free_port()
+    server = subprocess.Popen(
+        [str(CLI), "serve", "--port", str(port)],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+                    s.sendall(http_get("/readyz"))
+                    if b" 200 " in s.recv(200):
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline or server.poll() is not None:
+                raise SystemExit("server did not become ready")
+            time.sleep(0.2)
+
+        warm = [http_post("/v1/fraud/score", b) for b in bodies(2_000, seed=99)]
+        asyncio.run(drive(port, warm, args.connections))
+        bare = [http_get("/livez")] * args.requests
+        scored = [http_post("/v1/fraud/score", b) for b in bodies(args.requests, seed=1)]
+        print(f"{args.requests:,} requests per route, {args.connections} connections, 1 worker")
+        rps_bare, ms_bare, st_bare = asyncio.run(drive(port, bare, args.connections))
+        report("GET /livez (bare)", rps_bare, ms_bare, st_bare)
+        rps, ms, st = asyncio.run(drive(port, scored, args.connections))
+        report("POST /v1/fraud/score", rps, ms, st)
+        print(f"ratio score/bare throughput: {rps / rps_bare:.2f}")
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+    import sqlite3
+
+    with sqlite3.connect(home / "nexafi.db") as db:
+        (logged,) = db.execute(
+            "SELECT count(*) FROM inference_log WHERE request_id LIKE 'fraud:bench-1-%'"
+        ).fetchone()
+    print(f"inference_log rows for the measured requests: {logged:,} of {args.requests:,}")
+
+
+if __name__ == "__main__":
+    main()
