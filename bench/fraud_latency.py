@@ -4,11 +4,12 @@
 
 Trains a fraud champion on built-in data in a temporary home (or uses ``--home``), starts
 ``nexafi-ai serve`` on 127.0.0.1 (one worker, inference logging on, SQLite), then drives it
-with a bounded load from this process: a small asyncio HTTP/1.1 keep-alive client, one
-request in flight per connection. Each scoring request is a new transaction of a card drawn
-from a 5,000-card population, so the windows hold real history. Prints requests/s and
-p50/p90/p99 latency for ``GET /livez`` (the bare server) and for the scoring route, their ratio,
-and checks that every scored request reached ``inference_log``.
+with a bounded load: ``wrk`` when it is installed (a C load generator, so the client is not
+the bottleneck; ``apt-get install wrk``), else a small asyncio HTTP/1.1 keep-alive client in
+this process. Each scoring request is a new transaction of a card drawn from a 5,000-card
+population, so the windows hold real history. Prints requests/s and p50/p90/p99 latency for
+``GET /livez`` (the bare server) and for the scoring route, their ratio, and checks that every
+scored request reached ``inference_log``.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import asyncio
 import json
 import os
 import random
+import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -37,7 +40,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def bodies(n: int, seed: int = 0) -> list[bytes]:
+def bodies(n: int, prefix: str, seed: int = 0) -> list[bytes]:
     rng = random.Random(seed)
     start = 1_767_225_600  # 2026-01-01T00:00:00Z
     out = []
@@ -47,7 +50,7 @@ def bodies(n: int, seed: int = 0) -> list[bytes]:
         out.append(
             json.dumps(
                 {
-                    "transaction_id": f"bench-{seed}-{i}",
+                    "transaction_id": f"{prefix}-{i}",
                     "card_id": f"card_{card:06d}",
                     "terminal_id": f"term_{(card * 7 + rng.randrange(20)) % 10000:06d}",
                     "amount": round(rng.lognormvariate(3.5, 0.9), 2),
@@ -119,12 +122,67 @@ def report(name: str, rps: float, ms: np.ndarray, statuses: list[int]) -> None:
     )
 
 
+WRK_SCRIPT = """
+counter = 0
+math.randomseed(7)
+request = function()
+  counter = counter + 1
+  local card = math.random(0, 4999)
+  local amount = math.exp(3.5 + 0.9 * (math.random() + math.random() + math.random() - 1.5))
+  local t = 1767225600 + math.floor(counter / 2)
+  local body = string.format('{"transaction_id":"%s-%d","card_id":"card_%06d",'
+    .. '"terminal_id":"term_%06d","amount":%.2f,"currency":"EUR",'
+    .. '"timestamp":"%s","mcc":"5411","channel":"contactless","country":"FR"}',
+    "PREFIX", counter, card, (card * 7 + math.random(0, 19)) % 10000, amount,
+    os.date("!%Y-%m-%dT%H:%M:%SZ", t))
+  return wrk.format("POST", "/v1/fraud/score", {["Content-Type"]="application/json"}, body)
+end
+"""
+
+
+def wrk(
+    port: int, seconds: int, connections: int, script: str | None
+) -> tuple[float, list[float], int, int]:
+    """Run wrk; return requests/s, [p50, p90, p99] in ms, requests, non-2xx responses."""
+    args = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency"]
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
+        if script:
+            fh.write(script)
+    if script:
+        args += ["-s", fh.name]
+    out = subprocess.run(
+        [*args, f"http://127.0.0.1:{port}/livez" if not script else f"http://127.0.0.1:{port}/"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    os.unlink(fh.name)
+
+    def ms(label: str) -> float:
+        value, unit = re.search(rf"{label}%\s+([\d.]+)(us|ms|s)", out).groups()  # type: ignore[union-attr]
+        return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return rps, [ms("50"), ms("90"), ms("99")], total, int(bad.group(1)) if bad else 0
+
+
+def print_row(name: str, rps: float, pct: list[float], bad: int) -> None:
+    print(
+        f"{name:22s} {rps:9,.0f} req/s   p50 {pct[0]:6.2f} ms   p90 {pct[1]:6.2f} ms   "
+        f"p99 {pct[2]:6.2f} ms   non-2xx: {bad}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--requests", type=int, default=20_000)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--size", default="small", help="built-in data size for the model")
     parser.add_argument("--home", type=Path, default=None, help="reuse a home with a champion")
+    parser.add_argument("--seconds", type=int, default=15, help="per route, with wrk")
+    parser.add_argument("--client", choices=["auto", "wrk", "python"], default="auto")
     args = parser.parse_args()
 
     home = args.home or Path(tempfile.mkdtemp(prefix="nexafi-bench-"))
@@ -139,6 +197,7 @@ def main() -> None:
             cwd=ROOT,
         )
     port = free_port()
+    prefix = f"bench-{time.time_ns()}"
     server = subprocess.Popen(
         [str(CLI), "serve", "--port", str(port)],
         env=env,
@@ -160,10 +219,21 @@ def main() -> None:
                 raise SystemExit("server did not become ready")
             time.sleep(0.2)
 
-        warm = [http_post("/v1/fraud/score", b) for b in bodies(2_000, seed=99)]
+        warm = [http_post("/v1/fraud/score", b) for b in bodies(2_000, f"{prefix}w", seed=99)]
         asyncio.run(drive(port, warm, args.connections))
+        use_wrk = args.client == "wrk" or (args.client == "auto" and shutil.which("wrk"))
+        if use_wrk:
+            print(f"wrk, {args.seconds}s per route, {args.connections} connections, 1 worker")
+            rps_bare, pct, _, bad = wrk(port, args.seconds, args.connections, None)
+            print_row("GET /livez (bare)", rps_bare, pct, bad)
+            script = WRK_SCRIPT.replace("PREFIX", prefix)
+            rps, pct, measured, bad = wrk(port, args.seconds, args.connections, script)
+            print_row("POST /v1/fraud/score", rps, pct, bad)
+            print(f"ratio score/bare throughput: {rps / rps_bare:.2f}")
+            args.requests = measured
+            return
         bare = [http_get("/livez")] * args.requests
-        scored = [http_post("/v1/fraud/score", b) for b in bodies(args.requests, seed=1)]
+        scored = [http_post("/v1/fraud/score", b) for b in bodies(args.requests, prefix, seed=1)]
         print(f"{args.requests:,} requests per route, {args.connections} connections, 1 worker")
         rps_bare, ms_bare, st_bare = asyncio.run(drive(port, bare, args.connections))
         report("GET /livez (bare)", rps_bare, ms_bare, st_bare)
@@ -173,13 +243,18 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(timeout=60)
+        count_logged(home, prefix, args.requests)
+
+
+def count_logged(home: Path, prefix: str, expected: int) -> None:
     import sqlite3
 
     with sqlite3.connect(home / "nexafi.db") as db:
         (logged,) = db.execute(
-            "SELECT count(*) FROM inference_log WHERE request_id LIKE 'fraud:bench-1-%'"
+            "SELECT count(*) FROM inference_log WHERE request_id LIKE ?", (f"fraud:{prefix}-%",)
         ).fetchone()
-    print(f"inference_log rows for the measured requests: {logged:,} of {args.requests:,}")
+    # wrk counts completed requests; the few still in flight when it stopped are logged too.
+    print(f"inference_log rows for the measured requests: {logged:,} (answered: {expected:,})")
 
 
 if __name__ == "__main__":
