@@ -146,3 +146,15 @@ def toy() -> Iterator[UseCase]:
 def toy_champion(toy: UseCase, registry: ModelRegistry) -> ModelVersionInfo:
     """Version 1 of the toy model, trained on tiny data and promoted to @champion."""
     return train_and_register(toy, registry, size="tiny", promote_to="champion", actor="test")
+
+
+@pytest.fixture
+def cli_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
+    """The CLI reads settings from the environment: point it at the test's home and database."""
+    from nexafi_ai.settings import get_settings
+
+    monkeypatch.setenv("NEXAFI_HOME", str(settings.home))
+    monkeypatch.setenv("NEXAFI_DATABASE_URL", settings.database_url)
+    get_settings.cache_clear()
+    yield settings
+    get_settings.cache_clear()

@@ -6,29 +6,18 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
 from nexafi_ai.cli import app
 from nexafi_ai.db import audit_log, make_engine
-from nexafi_ai.settings import Settings, get_settings
+from nexafi_ai.settings import Settings
 from nexafi_ai.usecases import UseCase
 
 runner = CliRunner()
-
-
-@pytest.fixture
-def cli_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
-    monkeypatch.setenv("NEXAFI_HOME", str(settings.home))
-    monkeypatch.setenv("NEXAFI_DATABASE_URL", settings.database_url)
-    get_settings.cache_clear()
-    yield settings
-    get_settings.cache_clear()
 
 
 def test_db_upgrade_train_list_promote(cli_env: Settings, toy: UseCase) -> None:

@@ -136,6 +136,8 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         ctx.log_writer.start()
+        for use_case in ctx.use_cases.values():
+            await run_in_threadpool(use_case.restore_state, ctx)
         await _load_models(ctx)
         try:
             yield

@@ -129,6 +129,14 @@ class UseCase(ABC):
         score = getattr(response, "score", None)
         return LogFields(score=float(score) if isinstance(score, int | float) else None)
 
+    def restore_state(self, service: ServiceContext) -> None:
+        """Rebuild process-local online state (feature windows) from stored history.
+
+        Called once at start-up, before the service reports ready; state kept in Redis or the
+        database needs nothing. The default has no such state.
+        """
+        return None
+
     def router(self, service: ServiceContext) -> APIRouter:
         """The use case's endpoints; by default one generic predict route."""
         from nexafi_ai.serving.routes.predict import predict_router

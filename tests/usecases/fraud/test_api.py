@@ -167,3 +167,20 @@ def test_openapi_documents_the_request(client: TestClient) -> None:
     request = post["requestBody"]["content"]["application/json"]["schema"]
     assert "card_id" in request["properties"]
     assert "409" in post["responses"]
+
+
+def test_windows_survive_a_restart(
+    settings: Settings, fraud_champion: ModelVersionInfo, engine: Engine
+) -> None:
+    """The in-process windows are refilled from the inference log when the service restarts."""
+    for i in range(1, 4):
+        with TestClient(create_app(settings, use_cases={"fraud": FRAUD})) as c:
+            assert c.post("/v1/fraud/score", json=tx(i, amount=10.0)).status_code == 200
+    rows = _logged_rows(engine)
+    assert [r["inputs"]["features"]["card_count_1d"] for r in rows] == [1.0, 2.0, 3.0]
+
+
+def _logged_rows(engine: Engine) -> list[dict[str, Any]]:
+    with engine.connect() as conn:
+        rows = conn.execute(select(inference_log).order_by(inference_log.c.id)).mappings().all()
+    return [dict(r) for r in rows]

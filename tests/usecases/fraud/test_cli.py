@@ -2,28 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pytest
 from typer.testing import CliRunner
 
 from nexafi_ai.cli import app
-from nexafi_ai.settings import Settings, get_settings
+from nexafi_ai.settings import Settings
 from nexafi_ai.usecases.fraud import USE_CASE as FRAUD
 
 runner = CliRunner()
-
-
-@pytest.fixture
-def cli_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
-    monkeypatch.setenv("NEXAFI_HOME", str(settings.home))
-    monkeypatch.setenv("NEXAFI_DATABASE_URL", settings.database_url)
-    get_settings.cache_clear()
-    yield settings
-    get_settings.cache_clear()
 
 
 def _flat(output: str) -> str:

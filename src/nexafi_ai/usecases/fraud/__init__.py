@@ -124,6 +124,11 @@ class FraudUseCase(UseCase):
             decision=response.decision,
         )
 
+    def restore_state(self, service: ServiceContext) -> None:
+        from nexafi_ai.usecases.fraud.state import restore_windows
+
+        restore_windows(service)
+
     def router(self, service: ServiceContext) -> APIRouter:
         from nexafi_ai.usecases.fraud.router import fraud_router
 
