@@ -184,3 +184,23 @@ def _logged_rows(engine: Engine) -> list[dict[str, Any]]:
     with engine.connect() as conn:
         rows = conn.execute(select(inference_log).order_by(inference_log.c.id)).mappings().all()
     return [dict(r) for r in rows]
+
+
+def test_any_logged_decision_can_be_explained(client: TestClient, engine: Engine) -> None:
+    approved = client.post("/v1/fraud/score", json=tx(1, amount=12.0)).json()
+    assert approved["decision"] == "approve"
+    assert approved["reasons"] == []
+    client.app.state.ctx.log_writer.close()
+    reader = {"X-API-Key": READER}
+    r = client.get("/v1/fraud/transactions/tx-1/explanation", headers=reader)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["model_version"] == "1"
+    assert body["decision"] == "approve"
+    assert body["fraud_probability"] == pytest.approx(approved["fraud_probability"])
+    assert body["features"]["amount"] == 12.0
+    assert 1 <= len(body["reasons"]) <= 3
+    assert all(reason["contribution"] > 0 for reason in body["reasons"])
+    r = client.get("/v1/fraud/transactions/nope/explanation", headers=reader)
+    assert r.status_code == 404
+    assert client.get("/v1/fraud/transactions/tx-1/explanation").status_code == 403

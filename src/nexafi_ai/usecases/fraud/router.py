@@ -24,6 +24,7 @@ from nexafi_ai.serving.auth import presented_key
 from nexafi_ai.serving.errors import ApiError, validation_response
 from nexafi_ai.serving.idempotency import IdempotencyStore, MemoryIdempotency, RedisIdempotency
 from nexafi_ai.serving.log_writer import LogBackpressure
+from nexafi_ai.usecases.fraud.explanations import explanation_router
 from nexafi_ai.usecases.fraud.features import WINDOWS
 from nexafi_ai.usecases.fraud.model import FraudModel, MissingFeatureError
 from nexafi_ai.usecases.fraud.schemas import FraudScoreOut, TransactionIn
@@ -147,6 +148,7 @@ def fraud_router(use_case: UseCase, service: ServiceContext) -> APIRouter:
             422: {"description": "Invalid transaction; error.field names the field"},
         },
     )
+    router.include_router(explanation_router())
     return router
 
 
