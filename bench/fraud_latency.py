@@ -183,6 +183,7 @@ def main() -> None:
     parser.add_argument("--home", type=Path, default=None, help="reuse a home with a champion")
     parser.add_argument("--seconds", type=int, default=15, help="per route, with wrk")
     parser.add_argument("--client", choices=["auto", "wrk", "python"], default="auto")
+    parser.add_argument("--redis", default=None, help="serve windows from this Redis URL")
     args = parser.parse_args()
 
     home = args.home or Path(tempfile.mkdtemp(prefix="nexafi-bench-"))
@@ -196,6 +197,8 @@ def main() -> None:
             check=True,
             cwd=ROOT,
         )
+    if args.redis:
+        env["NEXAFI_REDIS_URL"] = args.redis
     port = free_port()
     prefix = f"bench-{time.time_ns()}"
     server = subprocess.Popen(

@@ -204,3 +204,24 @@ def test_any_logged_decision_can_be_explained(client: TestClient, engine: Engine
     r = client.get("/v1/fraud/transactions/nope/explanation", headers=reader)
     assert r.status_code == 404
     assert client.get("/v1/fraud/transactions/tx-1/explanation").status_code == 403
+
+
+def test_redis_backed_windows_and_idempotency_are_shared_by_replicas(
+    settings: Settings, fraud_champion: ModelVersionInfo, redis_url: str, engine: Engine
+) -> None:
+    """Two app instances (replicas) on one Redis see each other's history and answers."""
+    shared = settings.model_copy(update={"redis_url": redis_url})
+    with (
+        TestClient(create_app(shared, use_cases={"fraud": FRAUD})) as a,
+        TestClient(create_app(shared, use_cases={"fraud": FRAUD})) as b,
+    ):
+        first = a.post("/v1/fraud/score", json=tx(1, amount=10.0))
+        assert b.post("/v1/fraud/score", json=tx(2, amount=30.0)).status_code == 200
+        retried = b.post("/v1/fraud/score", json=tx(1, amount=10.0))
+        assert retried.content == first.content
+        assert retried.headers["X-Idempotent-Replay"] == "true"
+        assert b.post("/v1/fraud/score", json=tx(1, amount=99.0)).status_code == 409
+    rows = _logged_rows(engine)
+    assert [r["request_id"] for r in rows] == ["fraud:tx-1", "fraud:tx-2"]
+    assert rows[1]["inputs"]["features"]["card_count_1d"] == 2.0
+    assert rows[1]["inputs"]["features"]["card_mean_amount_1d"] == 20.0
