@@ -7,6 +7,7 @@ cannot serve. A refused version is audited too; the previous version keeps servi
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from typing import Any
 
@@ -90,7 +91,8 @@ def _model_out(ctx: ServiceContext, info: RegisteredModelInfo) -> ModelOut:
             aliases=list(v.aliases),
             created_at=v.created_at,
             run_id=v.run_id,
-            metrics=dict(v.metrics),
+            # NaN (a metric undefined on its data) is not JSON: leave it out.
+            metrics={k: m for k, m in v.metrics.items() if math.isfinite(m)},
         )
         for v in info.versions
     ]
