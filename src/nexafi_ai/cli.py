@@ -253,7 +253,7 @@ def batch(
     """Score a file with NAME@ALIAS; output keeps every input row, in order, plus the scores."""
     from nexafi_ai.io import read_table, write_table
     from nexafi_ai.registry import ArtifactVerificationError, ModelNotFoundError
-    from nexafi_ai.serving.handles import check_warmup
+    from nexafi_ai.serving.handles import ModelLoadError, load_verified
 
     settings = get_settings()
     uc = _use_case(use_case)
@@ -261,23 +261,28 @@ def batch(
     with _progress(f"scoring {input.name}") as say:
         try:
             say(f"verifying {uc.model_name}@{alias}")
-            resolved = registry.resolve(uc.model_name, alias)
-            model = uc.load(resolved.path)
-            check_warmup(uc, model, resolved.path)
+            version = registry.alias_version(uc.model_name, alias)
+            if version is None:
+                raise ModelNotFoundError(f"{uc.model_name}@{alias} is not set")
+            loaded = load_verified(uc, registry, version)
             say(f"reading {input.name}")
             raw = read_table(input)
             frame = uc.prepare_data(raw, time_column=time_column, mapping=_parse_columns(column))
-            say(f"scoring {len(frame):,} rows with v{resolved.version}")
-            scores = uc.score_batch(model, frame)
-        except (ModelNotFoundError, ArtifactVerificationError, ValueError, OSError) as exc:
+            say(f"scoring {len(frame):,} rows with v{loaded.version}")
+            scores = uc.score_batch(loaded.model, frame)
+        except (
+            ModelNotFoundError,
+            ArtifactVerificationError,
+            ModelLoadError,
+            ValueError,
+            OSError,
+        ) as exc:
             console.print(f"[red]batch failed:[/red] {exc}")
             raise typer.Exit(code=2) from exc
         result = pd.concat([raw.reset_index(drop=True), scores.reset_index(drop=True)], axis=1)
         say(f"writing {output.name}")
         write_table(result, output)
-    console.print(
-        f"scored {len(result):,} rows with {uc.model_name} v{resolved.version} -> {output}"
-    )
+    console.print(f"scored {len(result):,} rows with {uc.model_name} v{loaded.version} -> {output}")
 
 
 def _serve(settings: Settings, workers: int) -> None:

@@ -17,10 +17,17 @@ from pathlib import Path
 from typing import Any
 
 from nexafi_ai.db.tables import utcnow
-from nexafi_ai.registry import ModelRegistry, ResolvedModel
+from nexafi_ai.registry import ModelRegistry
 from nexafi_ai.usecases.base import Model, UseCase, outputs_match
 
-__all__ = ["WARMUP_FILE", "LoadedModel", "ModelHandle", "ModelLoadError", "check_warmup"]
+__all__ = [
+    "WARMUP_FILE",
+    "LoadedModel",
+    "ModelHandle",
+    "ModelLoadError",
+    "check_warmup",
+    "load_verified",
+]
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +71,25 @@ def check_warmup(use_case: UseCase, model: Model, directory: Path) -> int:
     return len(cases)
 
 
+def load_verified(use_case: UseCase, registry: ModelRegistry, version: str) -> LoadedModel:
+    """Fetch ``version``, check every file hash, load it and replay its warm-up record.
+
+    The one way any component (serving, batch, explanations) gets a model to run: a version
+    that fails any step raises instead of answering.
+    """
+    resolved = registry.fetch(use_case.model_name, version)
+    model = use_case.load(resolved.path)
+    check_warmup(use_case, model, resolved.path)
+    return LoadedModel(
+        use_case=use_case.name,
+        name=resolved.name,
+        version=resolved.version,
+        model=model,
+        manifest=dict(resolved.manifest),
+        loaded_at=utcnow(),
+    )
+
+
 class ModelHandle:
     """Holds the live version of one use case's model."""
 
@@ -82,8 +108,7 @@ class ModelHandle:
         """Fetch, verify, load and warm ``version``, then swap it in (blocking: run off-loop)."""
         with self._reload_lock:
             try:
-                resolved = registry.fetch(self.model_name, version)
-                loaded = self._load(resolved)
+                loaded = load_verified(self.use_case, registry, version)
             except Exception as exc:
                 self.last_error = f"{self.model_name} v{version}: {exc}"
                 log.error("refused %s; still serving %s", self.last_error, self.serving_version)
@@ -113,18 +138,6 @@ class ModelHandle:
         if self.current is not None and self.current.version == version:
             return self.current
         return self.load_version(registry, version)
-
-    def _load(self, resolved: ResolvedModel) -> LoadedModel:
-        model = self.use_case.load(resolved.path)
-        check_warmup(self.use_case, model, resolved.path)
-        return LoadedModel(
-            use_case=self.use_case.name,
-            name=resolved.name,
-            version=resolved.version,
-            model=model,
-            manifest=dict(resolved.manifest),
-            loaded_at=utcnow(),
-        )
 
     @property
     def serving_version(self) -> str | None:

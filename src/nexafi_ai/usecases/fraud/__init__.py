@@ -48,11 +48,10 @@ class FraudUseCase(UseCase):
         return FraudModel.load(directory)
 
     def example_requests(self, data: pd.DataFrame, n: int) -> list[dict[str, Any]]:
-        from nexafi_ai.usecases.fraud.train import feature_table
+        from nexafi_ai.usecases.fraud.train import feature_table, has_history
 
         rows = data.tail(n)
-        windows = {"card_id", "terminal_id", "amount"} <= set(data.columns)
-        features = None if windows else feature_table(rows)[0]
+        features = None if has_history(data) else feature_table(rows)[0]
         bodies = []
         for i, (_, row) in enumerate(rows.iterrows()):
             body: dict[str, Any] = {

@@ -19,6 +19,7 @@ from nexafi_ai.db.tables import inference_log
 from nexafi_ai.serving.context import ServiceContext
 from nexafi_ai.serving.deps import ContextDep, ReadScope
 from nexafi_ai.serving.errors import ApiError
+from nexafi_ai.serving.handles import load_verified
 from nexafi_ai.usecases.fraud.model import FraudModel
 from nexafi_ai.usecases.fraud.schemas import Reason
 
@@ -54,8 +55,7 @@ def _explain(ctx: ServiceContext, transaction_id: str) -> ExplanationOut:
     if current is not None and current.version == row["model_version"]:
         model: Any = current.model
     else:
-        resolved = ctx.registry.fetch(row["model_name"], row["model_version"])
-        model = handle.use_case.load(resolved.path)
+        model = load_verified(handle.use_case, ctx.registry, row["model_version"]).model
     assert isinstance(model, FraudModel)
     logged: dict[str, float] = row["inputs"].get("features") or {}
     missing = [n for n in model.feature_names if n not in logged]

@@ -36,7 +36,7 @@ from nexafi_ai.usecases.fraud.features import LABEL_DELAY_DAYS, offline_features
 from nexafi_ai.usecases.fraud.model import FraudModel
 from nexafi_ai.usecases.fraud.policy import CostModel, fit_policy, realised_cost
 
-__all__ = ["FraudTrainConfig", "feature_table", "fit_fraud"]
+__all__ = ["FraudTrainConfig", "feature_table", "fit_fraud", "has_history"]
 
 log = logging.getLogger(__name__)
 
@@ -86,13 +86,18 @@ class FraudTrainConfig:
     costs: CostModel = field(default_factory=CostModel)
 
 
+def has_history(data: pd.DataFrame) -> bool:
+    """Whether the table has the card, terminal and amount columns windowed features need."""
+    return {"card_id", "terminal_id", "amount"} <= set(data.columns)
+
+
 def feature_table(data: pd.DataFrame) -> tuple[pd.DataFrame, str]:
     """The model inputs of a standardised table and the mode they imply.
 
     With card and terminal columns: the windowed features ("windows"). Without: every numeric
     column except ids, labels and time ("columns"), as in anonymised bank exports.
     """
-    if {"card_id", "terminal_id", "amount"} <= set(data.columns):
+    if has_history(data):
         return offline_features(data), "windows"
     numeric = [
         c for c in data.columns if c not in NON_FEATURES and pd.api.types.is_numeric_dtype(data[c])
@@ -233,10 +238,9 @@ def fit_fraud(
     booster = _fit_booster(
         x_fit, y_fit, x_valid, y_valid, names, _params(config, chosen, seed), config
     )
-    valid_ap = binary_metrics(y_valid, booster.predict(x_valid))["average_precision"]
     fast = FastBooster(booster)
-
     valid_proba = fast.proba(x_valid)
+    valid_ap = binary_metrics(y_valid, valid_proba)["average_precision"]
     amounts = data["amount"].to_numpy(dtype=float)
     policy, policy_valid = fit_policy(
         valid_proba, y_valid, amounts[split.valid], days[split.valid], config.costs
