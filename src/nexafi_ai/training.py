@@ -14,7 +14,8 @@ import json
 import logging
 import platform
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -133,28 +134,38 @@ def train_and_register(
     actor: str = "cli",
     source: str = "builtin",
     progress: Callable[[str], None] | None = None,
+    options: Mapping[str, str] | None = None,
 ) -> ModelVersionInfo:
-    """Fit ``use_case`` (on ``data`` or its built-in data), register, optionally promote."""
+    """Fit ``use_case`` (on ``data`` or its built-in data), register, optionally promote.
+
+    Every candidate the fit returns is registered; the alternatives first, then the chosen
+    model, which is the one returned and the only one ``promote_to`` moves.
+    """
     say = progress or (lambda message: log.info("%s", message))
     if data is None:
         say(f"{use_case.name}: generating built-in data ({size})")
         data = use_case.builtin_data(size=size, seed=seed)
     say(f"{use_case.name}: fitting on {len(data):,} rows")
-    result = use_case.fit(data, seed=seed)
-    with tempfile.TemporaryDirectory(prefix=f"nexafi-{use_case.name}-") as scratch:
-        directory = Path(scratch)
-        metadata = package_version(use_case, result, data, directory, source=source)
-        say(f"{use_case.name}: registering {use_case.model_name}")
-        return register_version(
-            use_case,
-            registry,
-            result,
-            directory,
-            metadata,
-            seed=seed,
-            promote_to=promote_to,
-            actor=actor,
-        )
+    result = use_case.fit(data, seed=seed, options=options)
+    option_params = {f"option_{k}": v for k, v in (options or {}).items()}
+    chosen = None
+    for candidate in (*result.alternatives, result):
+        with tempfile.TemporaryDirectory(prefix=f"nexafi-{use_case.name}-") as scratch:
+            directory = Path(scratch)
+            metadata = package_version(use_case, candidate, data, directory, source=source)
+            say(f"{use_case.name}: registering {use_case.model_name}")
+            chosen = register_version(
+                use_case,
+                registry,
+                replace(candidate, params={**candidate.params, **option_params}),
+                directory,
+                metadata,
+                seed=seed,
+                promote_to=promote_to if candidate is result else None,
+                actor=actor,
+            )
+    assert chosen is not None
+    return chosen
 
 
 def ensure_champions(

@@ -7,7 +7,7 @@ generic predict route, the registry) while training in milliseconds.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,14 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 from sklearn.metrics import roc_auc_score
 
-from nexafi_ai.usecases.base import FitResult, LogFields, NotFittedError, UseCase
+from nexafi_ai.usecases.base import (
+    FitResult,
+    LogFields,
+    Model,
+    NotFittedError,
+    UseCase,
+    check_options,
+)
 
 
 class ToyIn(BaseModel):
@@ -89,7 +96,10 @@ class ToyUseCase(UseCase):
             {"id": [f"r{i}" for i in range(n)], "x1": x[:, 0], "x2": x[:, 1], "y": y}
         )
 
-    def fit(self, data: pd.DataFrame, *, seed: int = 0) -> FitResult:
+    def fit(
+        self, data: pd.DataFrame, *, seed: int = 0, options: Mapping[str, str] | None = None
+    ) -> FitResult:
+        check_options(options, [])
         cut = int(len(data) * 0.75)
         train, test = data.iloc[:cut], data.iloc[cut:]
         model = ToyModel().fit(train[["x1", "x2"]].to_numpy(), train["y"].to_numpy())
@@ -105,6 +115,37 @@ class ToyUseCase(UseCase):
 
     def load(self, directory: Path) -> ToyModel:
         return ToyModel.load(directory)
+
+    def prepare_data(
+        self,
+        frame: pd.DataFrame,
+        *,
+        target: str | None = None,
+        time_column: str | None = None,
+        positive_label: str | None = None,
+        mapping: Mapping[str, str] | None = None,
+    ) -> pd.DataFrame:
+        renamed = frame.rename(columns={column: field for field, column in (mapping or {}).items()})
+        missing = sorted({"id", "x1", "x2"} - set(renamed.columns))
+        if missing:
+            raise ValueError(f"missing columns {missing}")
+        out = pd.DataFrame(
+            {
+                "id": renamed["id"].astype(str),
+                "x1": renamed["x1"].astype(float),
+                "x2": renamed["x2"].astype(float),
+            }
+        )
+        if target is not None:
+            out["y"] = (renamed[target].astype(str) == (positive_label or "1")).astype(int)
+        return out
+
+    def score_batch(self, model: Model, data: pd.DataFrame) -> pd.DataFrame:
+        assert isinstance(model, ToyModel)
+        p = model.proba(data[["x1", "x2"]].to_numpy(dtype=float))
+        return pd.DataFrame(
+            {"score": p, "decision": np.where(p >= 0.5, "review", "approve")}, index=data.index
+        )
 
     def example_requests(self, data: pd.DataFrame, n: int) -> list[dict[str, Any]]:
         rows = data.head(n)

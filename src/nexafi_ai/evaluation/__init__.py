@@ -2,9 +2,29 @@
 
 from nexafi_ai.evaluation.classification import (
     binary_metrics,
+    brier_score,
+    calibration_table,
     card_precision_at_k,
+    credit_metrics,
+    expected_calibration_error,
+    gini,
+    ks_statistic,
     threshold_metrics,
 )
+from nexafi_ai.evaluation.fairness import fairness_report
 from nexafi_ai.evaluation.splits import TimeSplit, time_split
 
-__all__ = ["TimeSplit", "binary_metrics", "card_precision_at_k", "threshold_metrics", "time_split"]
+__all__ = [
+    "TimeSplit",
+    "binary_metrics",
+    "brier_score",
+    "calibration_table",
+    "card_precision_at_k",
+    "credit_metrics",
+    "expected_calibration_error",
+    "fairness_report",
+    "gini",
+    "ks_statistic",
+    "threshold_metrics",
+    "time_split",
+]

@@ -23,11 +23,33 @@ if TYPE_CHECKING:
 
     from nexafi_ai.serving.context import ServiceContext
 
-__all__ = ["FitResult", "LogFields", "Model", "NotFittedError", "UseCase", "outputs_match"]
+__all__ = [
+    "FitResult",
+    "LogFields",
+    "Model",
+    "NotFittedError",
+    "RequestFieldError",
+    "UseCase",
+    "check_options",
+    "outputs_match",
+]
 
 
 class NotFittedError(RuntimeError):
     """A model was asked to predict or save before it was fitted."""
+
+
+class RequestFieldError(ValueError):
+    """A request that passed its schema but not the loaded model's own checks.
+
+    What a model needs can depend on the version (the columns a lender trained on, the
+    fields that were never missing in training), so the model checks it and the API turns
+    this into a 422 naming ``field``.
+    """
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
 
 
 @runtime_checkable
@@ -56,6 +78,10 @@ class FitResult:
     metrics: Mapping[str, float]
     params: Mapping[str, Any] = field(default_factory=dict)
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    #: Other candidates fitted and evaluated on the same data (a scorecard beside a boosted
+    #: model, say). They are registered as versions too, so the registry keeps every
+    #: candidate with its metrics; only this result is promoted.
+    alternatives: Sequence[FitResult] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,14 +109,25 @@ class UseCase(ABC):
     summary: ClassVar[str] = ""
     request_model: ClassVar[type[BaseModel]]
     response_model: ClassVar[type[BaseModel]]
+    #: Whether :meth:`score_batch` gives the same answer on any split of a table into row
+    #: chunks. The batch runner scores chunkable use cases in chunks (resumable, distributable);
+    #: a use case whose batch features look across rows (windows over the file's own history)
+    #: sets False and its files are scored as one chunk.
+    batch_chunkable: ClassVar[bool] = True
 
     @abstractmethod
     def builtin_data(self, *, size: str = "default", seed: int = 0) -> pd.DataFrame:
         """Generate the built-in training data; ``size`` is ``"tiny"`` (tests) or ``"default"``."""
 
     @abstractmethod
-    def fit(self, data: pd.DataFrame, *, seed: int = 0) -> FitResult:
-        """Fit on ``data`` and evaluate on a held-out part of it the model never saw."""
+    def fit(
+        self, data: pd.DataFrame, *, seed: int = 0, options: Mapping[str, str] | None = None
+    ) -> FitResult:
+        """Fit on ``data`` and evaluate on a held-out part of it the model never saw.
+
+        ``options`` are the use case's own training settings (``--option KEY=VALUE``); a key
+        the use case does not know is a ValueError naming it, never silently ignored.
+        """
 
     @abstractmethod
     def load(self, directory: Path) -> Model:
@@ -142,6 +179,23 @@ class UseCase(ABC):
         from nexafi_ai.serving.routes.predict import predict_router
 
         return predict_router(self, service)
+
+
+def check_options(options: Mapping[str, str] | None, known: Sequence[str]) -> dict[str, str]:
+    """``options`` as a dict, refusing keys not in ``known`` (a typo must not pass silently).
+
+    >>> check_options({"cutoff_pd": "0.3"}, ["cutoff_pd"])
+    {'cutoff_pd': '0.3'}
+    >>> check_options({"cutof": "0.3"}, ["cutoff_pd"])
+    Traceback (most recent call last):
+    ...
+    ValueError: unknown option 'cutof'; known: cutoff_pd
+    """
+    out = dict(options or {})
+    for key in out:
+        if key not in known:
+            raise ValueError(f"unknown option {key!r}; known: {', '.join(sorted(known)) or 'none'}")
+    return out
 
 
 def outputs_match(expected: Any, actual: Any, *, rel_tol: float = 1e-6) -> bool:

@@ -15,7 +15,11 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from nexafi_ai.registry import ModelNotFoundError, RegisteredModelInfo
+from nexafi_ai.registry import (
+    ArtifactVerificationError,
+    ModelNotFoundError,
+    RegisteredModelInfo,
+)
 from nexafi_ai.serving.context import ServiceContext
 from nexafi_ai.serving.deps import AdminScope, ContextDep, ReadScope
 from nexafi_ai.serving.errors import ApiError
@@ -49,6 +53,25 @@ class ModelOut(BaseModel):
 
 class ModelsOut(BaseModel):
     models: list[ModelOut]
+
+
+class VersionDetailOut(VersionOut):
+    """A version with what its manifest records: how it was trained, evaluated and checked."""
+
+    params: dict[str, str]
+    kind: str | None = None
+    split: dict[str, Any] | None = None
+    selection: dict[str, Any] | None = None
+    policy: dict[str, Any] | None = None
+    #: Named reports frozen at training: calibration table, fairness, cross-validation...
+    reports: dict[str, Any]
+
+
+class ModelDetailOut(BaseModel):
+    name: str
+    aliases: dict[str, str]
+    serving: ServingOut | None
+    versions: list[VersionDetailOut]
 
 
 class AliasIn(BaseModel):
@@ -103,6 +126,59 @@ def _model_out(ctx: ServiceContext, info: RegisteredModelInfo) -> ModelOut:
 async def list_models(ctx: ContextDep, _: ReadScope) -> ModelsOut:
     infos = await run_in_threadpool(ctx.registry.list_models)
     return ModelsOut(models=[_model_out(ctx, info) for info in infos])
+
+
+def _model_detail(ctx: ServiceContext, name: str) -> ModelDetailOut:
+    info = next((m for m in ctx.registry.list_models() if m.name == name), None)
+    if info is None:
+        handle = next((h for h in ctx.handles.values() if h.use_case.name == name), None)
+        if handle is not None:  # the use case's name works as well as the model's
+            info = next(
+                (m for m in ctx.registry.list_models() if m.name == handle.model_name), None
+            )
+    if info is None:
+        raise ApiError(404, "not_found", f"no registered model {name!r}", "name")
+    summary = _model_out(ctx, info)
+    versions = []
+    for brief, full in zip(summary.versions, info.versions, strict=True):
+        try:
+            metadata = dict(ctx.registry.fetch(info.name, brief.version).manifest["metadata"])
+        except (ModelNotFoundError, ArtifactVerificationError) as exc:
+            metadata = {"reports": {"error": f"manifest unavailable: {exc}"}}
+        versions.append(
+            VersionDetailOut(
+                **brief.model_dump(),
+                params=dict(full.params),
+                kind=metadata.get("kind"),
+                split=metadata.get("split"),
+                selection=metadata.get("selection"),
+                policy=metadata.get("policy"),
+                reports=_finite(metadata.get("reports") or {}),
+            )
+        )
+    return ModelDetailOut(
+        name=info.name, aliases=summary.aliases, serving=summary.serving, versions=versions
+    )
+
+
+def _finite(value: Any) -> Any:
+    """JSON has no NaN: undefined figures in stored reports become null."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
+
+
+@router.get(
+    "/{name}",
+    summary="One model's versions with their training reports (calibration, fairness...)",
+)
+async def get_model(name: str, ctx: ContextDep, _: ReadScope) -> ModelDetailOut:
+    """``name`` is the registered name (``nexafi-credit``) or the use case (``credit``)."""
+    return await run_in_threadpool(_model_detail, ctx, name)
 
 
 def _move_alias(ctx: ServiceContext, actor: str, name: str, body: AliasIn) -> AliasOut:

@@ -22,7 +22,7 @@ from nexafi_ai.serving.context import ServiceContext
 from nexafi_ai.serving.deps import ScoreScope
 from nexafi_ai.serving.errors import ApiError
 from nexafi_ai.serving.log_writer import InferenceRow, LogBackpressure
-from nexafi_ai.usecases.base import UseCase
+from nexafi_ai.usecases.base import RequestFieldError, UseCase
 
 __all__ = ["predict_router", "request_id_from"]
 
@@ -40,8 +40,17 @@ def request_id_from(header: str | None) -> str:
     return header
 
 
-def predict_router(use_case: UseCase, service: ServiceContext) -> APIRouter:
-    """Build the predict route for ``use_case`` bound to its live model handle."""
+def predict_router(
+    use_case: UseCase,
+    service: ServiceContext,
+    *,
+    path: str = "/predict",
+    description: str | None = None,
+) -> APIRouter:
+    """Build the scoring route for ``use_case`` bound to its live model handle.
+
+    ``path`` lets a use case name the route in its own terms (``/v1/credit/score``).
+    """
     router = APIRouter(prefix=f"/v1/{use_case.name}", tags=[use_case.name])
     handle = service.handles[use_case.name]
     writer = service.log_writer
@@ -58,7 +67,12 @@ def predict_router(use_case: UseCase, service: ServiceContext) -> APIRouter:
         loaded = handle.current
         if loaded is None:
             raise ApiError(503, "model_not_loaded", f"no {use_case.name} model is loaded")
-        answer: BaseModel = loaded.model.predict([body])[0]
+        try:
+            answer: BaseModel = loaded.model.predict([body])[0]
+        except RequestFieldError as exc:
+            raise ApiError(422, "validation_error", str(exc), exc.field) from exc
+        if "model_version" in type(answer).model_fields:  # models answer unaware of the registry
+            answer = answer.model_copy(update={"model_version": loaded.version})
         latency_ms = (time.perf_counter() - start) * 1000.0
         fields = use_case.log_fields(body, answer)
         row: InferenceRow = {
@@ -84,10 +98,12 @@ def predict_router(use_case: UseCase, service: ServiceContext) -> APIRouter:
         return answer
 
     router.add_api_route(
-        "/predict",
+        path,
         predict,
         methods=["POST"],
         response_model=use_case.response_model,
         summary=use_case.summary or f"Score one {use_case.name} request",
+        description=description,
+        responses={422: {"description": "Invalid request; error.field names the field"}},
     )
     return router

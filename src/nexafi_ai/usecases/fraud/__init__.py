@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 from pydantic import BaseModel
 
-from nexafi_ai.usecases.base import FitResult, LogFields, Model, UseCase
+from nexafi_ai.usecases.base import FitResult, LogFields, Model, UseCase, check_options
 from nexafi_ai.usecases.fraud.model import FraudModel
 from nexafi_ai.usecases.fraud.schemas import FraudScoreOut, TransactionIn
 
@@ -33,15 +33,21 @@ class FraudUseCase(UseCase):
     summary = "Card-transaction fraud: probability, decision and reasons in real time"
     request_model = TransactionIn
     response_model = FraudScoreOut
+    #: Batch features are point-in-time windows over the file's own earlier transactions, so
+    #: a chunk alone would see a truncated history: the file is scored as one chunk.
+    batch_chunkable = False
 
     def builtin_data(self, *, size: str = "default", seed: int = 0) -> pd.DataFrame:
         from nexafi_ai.usecases.fraud.simulator import SimulatorConfig, simulate_transactions
 
         return simulate_transactions(SimulatorConfig.preset(size, seed=seed))
 
-    def fit(self, data: pd.DataFrame, *, seed: int = 0) -> FitResult:
+    def fit(
+        self, data: pd.DataFrame, *, seed: int = 0, options: Mapping[str, str] | None = None
+    ) -> FitResult:
         from nexafi_ai.usecases.fraud.train import fit_fraud
 
+        check_options(options, [])
         return fit_fraud(data, seed=seed)
 
     def load(self, directory: Path) -> FraudModel:
