@@ -15,15 +15,23 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
-import pandas as pd
 import typer
 from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from nexafi_ai.settings import Settings, get_settings
 
 if TYPE_CHECKING:
+    from nexafi_ai.batch import BatchJob, JobStore
     from nexafi_ai.registry import ModelRegistry
     from nexafi_ai.usecases import UseCase
 
@@ -138,19 +146,25 @@ def models_promote(
     console.print(f"{name}@{alias}: {change.from_version} -> {change.to_version}")
 
 
-def _parse_columns(pairs: list[str] | None) -> dict[str, str]:
+def _parse_pairs(pairs: list[str] | None, hint: str, shape: str) -> dict[str, str]:
     mapping: dict[str, str] = {}
     for pair in pairs or []:
-        field, sep, column = pair.partition("=")
-        if not sep or not field or not column:
-            raise typer.BadParameter(f"{pair!r}: expected FIELD=COLUMN", param_hint="--column")
-        mapping[field.strip()] = column.strip()
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise typer.BadParameter(f"{pair!r}: expected {shape}", param_hint=hint)
+        mapping[key.strip()] = value.strip()
     return mapping
 
 
-def _metrics_table(metrics: dict[str, float]) -> Table:
-    """Held-out metrics with the baseline beside the model where both exist."""
-    table = Table("held-out metric", "model", "baseline")
+def _parse_columns(pairs: list[str] | None) -> dict[str, str]:
+    return _parse_pairs(pairs, "--column", "FIELD=COLUMN")
+
+
+def _metrics_table(
+    metrics: dict[str, float], model: str = "model", baseline: str = "baseline"
+) -> Table:
+    """Held-out metrics with the baseline (or the other candidate) beside the model."""
+    table = Table("held-out metric", model, baseline)
     for key in sorted(metrics):
         if key.startswith("baseline_"):
             continue
@@ -188,6 +202,13 @@ def train(
     promote: Annotated[
         str | None, typer.Option(help="Alias to point at the new version, e.g. champion.")
     ] = None,
+    option: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--option",
+            help="A use-case training setting, KEY=VALUE (repeatable), e.g. cutoff_pd=0.25.",
+        ),
+    ] = None,
 ) -> None:
     """Train USE_CASE on built-in data or on your file, register it, print held-out metrics."""
     from nexafi_ai.io import read_table
@@ -224,11 +245,19 @@ def train(
                 actor=_actor(),
                 source=str(data) if data is not None else "builtin",
                 progress=say,
+                options=_parse_pairs(option, "--option", "KEY=VALUE"),
             )
         except ValueError as exc:
             console.print(f"[red]training failed:[/red] {exc}")
             raise typer.Exit(code=2) from exc
-    Console().print(_metrics_table(dict(info.metrics)))
+    params = dict(info.params)
+    Console().print(
+        _metrics_table(
+            dict(info.metrics),
+            params.get("kind", "model"),
+            params.get("baseline") or "baseline",
+        )
+    )
     console.print(f"{info.name} version {info.version} registered")
 
 
@@ -241,48 +270,190 @@ def _use_case(name: str) -> UseCase:
         raise typer.BadParameter(str(exc.args[0]), param_hint="USE_CASE") from exc
 
 
+EngineOpt = Annotated[
+    str,
+    typer.Option(help="Where chunks run: local (this process) or dask (NEXAFI_DASK_SCHEDULER)."),
+]
+
+
 @app.command()
 def batch(
     use_case: Annotated[str, typer.Argument(help="Use case to score with, e.g. fraud.")],
-    input: Annotated[Path, typer.Option("--input", help="CSV or Parquet file to score.")],
-    output: Annotated[Path, typer.Option("--output", help="Where to write (.csv or .parquet).")],
+    input: Annotated[
+        Path | None, typer.Option("--input", help="CSV or Parquet file to score.")
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", help="Where to write (.csv or .parquet).")
+    ] = None,
     column: ColumnOpt = None,
     time_column: TimeOpt = None,
     alias: Annotated[str, typer.Option(help="Model alias to score with.")] = "champion",
+    engine: EngineOpt = "local",
+    chunk_rows: Annotated[
+        int | None,
+        typer.Option(min=1, help="Rows per chunk (default NEXAFI_BATCH_CHUNK_ROWS)."),
+    ] = None,
+    job_id: Annotated[
+        str | None, typer.Option("--job-id", help="Resume this job (see batch_jobs).")
+    ] = None,
 ) -> None:
-    """Score a file with NAME@ALIAS; output keeps every input row, in order, plus the scores."""
-    from nexafi_ai.io import read_table, write_table
-    from nexafi_ai.registry import ArtifactVerificationError, ModelNotFoundError
-    from nexafi_ai.serving.handles import ModelLoadError, load_verified
+    """Score a file with NAME@ALIAS; output keeps every input row, in order, plus the scores.
+
+    The file is scored in chunks, each one committed as it finishes; after a crash, the same
+    command resumes the job where it stopped (same use case, files and model version).
+    """
+    from nexafi_ai.batch import BatchError
 
     settings = get_settings()
     uc = _use_case(use_case)
-    registry = _registry(settings)
-    with _progress(f"scoring {input.name}") as say:
-        try:
-            say(f"verifying {uc.model_name}@{alias}")
-            version = registry.alias_version(uc.model_name, alias)
-            if version is None:
-                raise ModelNotFoundError(f"{uc.model_name}@{alias} is not set")
-            loaded = load_verified(uc, registry, version)
-            say(f"reading {input.name}")
-            raw = read_table(input)
-            frame = uc.prepare_data(raw, time_column=time_column, mapping=_parse_columns(column))
-            say(f"scoring {len(frame):,} rows with v{loaded.version}")
-            scores = uc.score_batch(loaded.model, frame)
-        except (
-            ModelNotFoundError,
-            ArtifactVerificationError,
-            ModelLoadError,
-            ValueError,
-            OSError,
-        ) as exc:
-            console.print(f"[red]batch failed:[/red] {exc}")
-            raise typer.Exit(code=2) from exc
-        result = pd.concat([raw.reset_index(drop=True), scores.reset_index(drop=True)], axis=1)
-        say(f"writing {output.name}")
-        write_table(result, output)
-    console.print(f"scored {len(result):,} rows with {uc.model_name} v{loaded.version} -> {output}")
+    if engine not in ("local", "dask"):
+        raise typer.BadParameter("expected local or dask", param_hint="--engine")
+    columns = _parse_columns(column)
+    _upgrade(settings)
+    store, registry = _job_store(settings), _registry(settings)
+    try:
+        job, resumed = _find_or_create_job(
+            settings,
+            store,
+            registry,
+            uc,
+            input=input,
+            output=output,
+            columns=columns,
+            time_column=time_column,
+            alias=alias,
+            engine=engine,
+            chunk_rows=chunk_rows,
+            job_id=job_id,
+        )
+        busy = job.status == "running" and not store.claimable(
+            job, stale_after_s=settings.batch_stale_after_s, retry_failed=True
+        )
+        if busy:
+            owner = job.owner
+            raise BatchError(
+                f"job {job.id} is running in another process "
+                f"(pid {owner.get('pid')} on {owner.get('host')}); run this again once that "
+                "process has stopped"
+            )
+        if resumed:
+            console.print(f"resuming job {job.id} at row {job.rows_done:,}")
+        else:
+            console.print(f"job {job.id}: {uc.model_name} v{job.params['model_version']}")
+        final = _run_with_progress_bar(settings, store, registry, job, engine)
+    except BatchError as exc:
+        console.print(f"[red]batch failed:[/red] {exc}")
+        raise typer.Exit(code=2) from exc
+    finally:
+        store.engine.dispose()
+        registry.engine.dispose()
+    console.print(
+        f"scored {final.rows_done:,} rows with {uc.model_name} "
+        f"v{final.params['model_version']} -> {final.output_uri} (job {final.id})"
+    )
+
+
+def _run_with_progress_bar(
+    settings: Settings, store: JobStore, registry: ModelRegistry, job: BatchJob, engine: str
+) -> BatchJob:
+    from nexafi_ai.batch import run_job
+
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("rows"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+    ) as bar:
+        task = bar.add_task(f"scoring {Path(str(job.input_uri)).name}", total=None)
+        return run_job(
+            job.id,
+            store=store,
+            registry=registry,
+            engine=engine,
+            dask_scheduler=settings.dask_scheduler,
+            stale_after_s=settings.batch_stale_after_s,
+            retry_failed=True,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )
+
+
+def _job_store(settings: Settings) -> JobStore:
+    from nexafi_ai.batch import JobStore
+    from nexafi_ai.db import make_engine
+
+    return JobStore(make_engine(settings.database_url))
+
+
+def _find_or_create_job(
+    settings: Settings,
+    store: JobStore,
+    registry: ModelRegistry,
+    uc: UseCase,
+    *,
+    input: Path | None,
+    output: Path | None,
+    columns: dict[str, str],
+    time_column: str | None,
+    alias: str,
+    engine: str,
+    chunk_rows: int | None,
+    job_id: str | None,
+) -> tuple[BatchJob, bool]:
+    """The job this command continues (and True), or a new one (and False)."""
+    from nexafi_ai.batch import BatchError, create_job, find_resumable
+
+    if job_id is not None:
+        job = store.get(job_id)
+        if job is None:
+            raise BatchError(f"no batch job {job_id}")
+        if job.use_case != uc.name:
+            raise BatchError(f"job {job_id} scores {job.use_case}, not {uc.name}")
+        for given, stored, flag in (
+            (input, job.input_uri, "--input"),
+            (output, job.output_uri, "--output"),
+        ):
+            if given is not None and str(given.expanduser().absolute()) != stored:
+                raise BatchError(f"job {job_id} has {flag} {stored}")
+        return job, True
+    if input is None or output is None:
+        raise typer.BadParameter("--input and --output are required without --job-id")
+    input_path, output_path = input.expanduser().absolute(), output.expanduser().absolute()
+    version = registry.alias_version(uc.model_name, alias)
+    if version is None:
+        raise BatchError(f"{uc.model_name}@{alias} is not set; train and promote a model first")
+    found = find_resumable(
+        store,
+        uc,
+        input_path=input_path,
+        output_path=output_path,
+        model_version=version,
+        columns=columns,
+        time_column=time_column,
+    )
+    if found is not None:
+        planned = found.params.get("chunk_rows")
+        if chunk_rows is not None and planned != chunk_rows:
+            console.print(f"keeping the job's chunk size of {planned:,} rows")
+        return found, True
+    job = create_job(
+        store,
+        uc,
+        input_path=input_path,
+        output_path=output_path,
+        model_version=version,
+        alias=alias,
+        engine=engine,
+        chunk_rows=chunk_rows or settings.batch_chunk_rows,
+        columns=columns,
+        time_column=time_column,
+        created_by=_actor(),
+        origin="cli",
+        stale_after_s=settings.batch_stale_after_s,
+    )
+    return job, False
 
 
 def _serve(settings: Settings, workers: int) -> None:

@@ -73,6 +73,16 @@ class Settings(BaseSettings):
     #: Spool bytes on disk after which scoring answers 503 rather than accept unloggable rows.
     log_spool_max_bytes: int = Field(default=1 << 30, ge=0)
 
+    #: Dask scheduler address (``tcp://host:8786``) for ``--engine dask``; unset starts a
+    #: local cluster on this machine. Workers must see the job's files at the same paths.
+    dask_scheduler: str | None = None
+    #: Root of the files ``POST /v1/jobs`` may read and write; default ``<home>/batch``.
+    batch_dir: Path | None = None
+    #: Rows per batch chunk: the unit of scoring, checkpointing and resuming.
+    batch_chunk_rows: int = Field(default=50_000, ge=1)
+    #: A running job whose heartbeat is older than this may be taken over by another process.
+    batch_stale_after_s: float = Field(default=120.0, gt=0)
+
     @field_validator("api_keys", mode="after")
     @classmethod
     def _known_scopes(cls, keys: dict[str, frozenset[str]]) -> dict[str, frozenset[str]]:
@@ -94,6 +104,8 @@ class Settings(BaseSettings):
             object.__setattr__(self, "mlflow_tracking_uri", f"sqlite:///{home / 'mlflow.db'}")
         if self.artifact_dir is None:
             object.__setattr__(self, "artifact_dir", home / "artifacts")
+        batch_dir = home / "batch" if self.batch_dir is None else self.batch_dir.expanduser()
+        object.__setattr__(self, "batch_dir", batch_dir.absolute())
         if self.api_keys_file is not None:
             loaded = _read_keys_file(self.api_keys_file)
             object.__setattr__(self, "api_keys", {**loaded, **self.api_keys})
@@ -114,6 +126,12 @@ class Settings(BaseSettings):
         """Root of the MLflow artifact store and of verified local model copies."""
         assert self.artifact_dir is not None  # set by the validator
         return self.artifact_dir
+
+    @property
+    def batch_root(self) -> Path:
+        """Root of the files batch jobs submitted over the API read and write."""
+        assert self.batch_dir is not None  # set by the validator
+        return self.batch_dir
 
     @property
     def spool_dir(self) -> Path:

@@ -2,7 +2,8 @@
 
 Nothing connects at import or construction time. The lifespan starts the inference log
 writer, loads each served use case's ``@champion`` (a failure leaves that use case not ready,
-never the process dead), and on shutdown flushes every queued log row before exiting.
+never the process dead) and starts the batch job threads, which resume abandoned jobs; on
+shutdown it hands running batch jobs back and flushes every queued log row before exiting.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
 from nexafi_ai import __version__
+from nexafi_ai.batch import BackgroundJobs, JobStore
 from nexafi_ai.db import make_engine
 from nexafi_ai.db.tables import utcnow
 from nexafi_ai.registry import ModelRegistry
@@ -29,7 +31,7 @@ from nexafi_ai.serving.handles import ModelHandle, ModelLoadError
 from nexafi_ai.serving.log_writer import InferenceLogWriter
 from nexafi_ai.serving.metrics import ServiceMetrics
 from nexafi_ai.serving.middleware import GuardMiddleware
-from nexafi_ai.serving.routes import health, models
+from nexafi_ai.serving.routes import health, jobs, models
 from nexafi_ai.settings import Settings, get_settings
 from nexafi_ai.usecases import UseCase, all_use_cases
 
@@ -88,6 +90,12 @@ def build_context(
         redis=_redis(settings.redis_url),
     )
     metrics.add_callback(lambda: _writer_gauges(writer))
+    ctx.extras[jobs.JOBS_EXTRA] = BackgroundJobs(
+        JobStore(engine),
+        ctx.registry,
+        stale_after_s=settings.batch_stale_after_s,
+        dask_scheduler=settings.dask_scheduler,
+    )
     return ctx
 
 
@@ -139,9 +147,13 @@ def create_app(
         for use_case in ctx.use_cases.values():
             await run_in_threadpool(use_case.restore_state, ctx)
         await _load_models(ctx)
+        # Batch jobs abandoned by a stopped or crashed server are resumed in the background.
+        batch = ctx.extras[jobs.JOBS_EXTRA]
+        batch.start()
         try:
             yield
         finally:
+            await run_in_threadpool(batch.close)
             await run_in_threadpool(ctx.log_writer.close)
             ctx.engine.dispose()
             if ctx.redis is not None:
@@ -163,6 +175,7 @@ def create_app(
     )
     app.include_router(health.router)
     app.include_router(models.router)
+    app.include_router(jobs.router)
     for use_case in ctx.use_cases.values():
         app.include_router(use_case.router(ctx))
     return app

@@ -260,7 +260,12 @@ def fit_credit(
             },
             "reports": reports,
         }
-        params = {"kind": kind, "cutoff_pd": policy.cutoff_pd, "features": len(model.features)}
+        params = {
+            "kind": kind,
+            "baseline": others[0] if others else "",
+            "cutoff_pd": policy.cutoff_pd,
+            "features": len(model.features),
+        }
         return FitResult(model=model, metrics=all_metrics, params=params, metadata=metadata)
 
     return replace(result_for(champion), alternatives=tuple(result_for(k) for k in ranking[1:]))
