@@ -18,7 +18,7 @@ import pandas as pd
 from pydantic import BaseModel
 
 from nexafi_ai.usecases.base import FitResult, LogFields, Model, UseCase
-from nexafi_ai.usecases.credit.data import NON_FEATURES, standardise_applicants
+from nexafi_ai.usecases.credit.data import NON_FEATURES, conform, standardise_applicants
 from nexafi_ai.usecases.credit.model import NAMED_FIELDS, CreditModel
 from nexafi_ai.usecases.credit.schemas import ApplicantIn, CreditScoreOut
 
@@ -30,17 +30,20 @@ if TYPE_CHECKING:
 __all__ = ["USE_CASE", "CreditUseCase"]
 
 
-def _json_value(value: Any) -> Any:
-    """A table cell as a JSON request value; NaN and None are left out (missing)."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return None
+def _json_value(value: Any) -> float | int | str | None:
+    """A table cell as a JSON request value; None for blanks and for what a request cannot
+    carry (dates: never a model input)."""
     if isinstance(value, str):
         return value
     if hasattr(value, "item"):
         value = value.item()
     if isinstance(value, bool):
         return float(value)
-    return value
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return None if math.isnan(value) else value
+    return None
 
 
 class CreditUseCase(UseCase):
@@ -66,6 +69,7 @@ class CreditUseCase(UseCase):
         return CreditModel.load(directory)
 
     def example_requests(self, data: pd.DataFrame, n: int) -> list[dict[str, Any]]:
+        """The last ``n`` applicants as requests: their record, blanks and dates left out."""
         bodies = []
         for i, (_, row) in enumerate(data.tail(n).iterrows()):
             body: dict[str, Any] = {"applicant_id": str(row.get("applicant_id", f"example-{i}"))}
@@ -122,7 +126,9 @@ class CreditUseCase(UseCase):
     def score_batch(self, model: Model, data: pd.DataFrame) -> pd.DataFrame:
         if not isinstance(model, CreditModel):
             raise TypeError(f"expected a CreditModel, got {type(model).__name__}")
-        return model.score_frame(data)
+        # A chunk of a file may read a column differently from the training file (a few odd
+        # values in few rows): score what the model learned from.
+        return model.score_frame(conform(data, model.features))
 
     def log_fields(self, request: BaseModel, response: BaseModel) -> LogFields:
         assert isinstance(response, CreditScoreOut)

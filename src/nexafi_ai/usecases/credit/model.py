@@ -26,6 +26,7 @@ from pydantic import BaseModel
 from nexafi_ai.models import top_reasons
 from nexafi_ai.usecases.base import RequestFieldError
 from nexafi_ai.usecases.credit.catalog import CATALOG_FILE, ReasonCatalog
+from nexafi_ai.usecases.credit.data import parse_number
 from nexafi_ai.usecases.credit.gbm import GbmScorer, Value
 from nexafi_ai.usecases.credit.policy import CreditPolicy
 from nexafi_ai.usecases.credit.scaling import FeatureSpec
@@ -61,6 +62,7 @@ class CreditModel:
         catalog: ReasonCatalog,
         *,
         required: Sequence[str] = (),
+        inputs: Sequence[str] = (),
         scorecard: Scorecard | None = None,
         gbm: GbmScorer | None = None,
     ) -> None:
@@ -74,10 +76,15 @@ class CreditModel:
         self.policy = policy
         self.catalog = catalog.covering(self.names)
         self.required = [n for n in required if n in self.names]
+        #: Every column of the training table that could be a feature: a lender may send the
+        #: whole record, including columns this version left out (a scorecard drops those
+        #: without information value); only names outside this list are refused as typos.
+        self.inputs = list(dict.fromkeys([*inputs, *self.names]))
         self.scorecard = scorecard
         self.gbm = gbm
         self._entries = [self.catalog.for_feature(n) for n in self.names]
         self._feature_set = frozenset(self.names)
+        self._input_set = frozenset(self.inputs)
         self._categorical = frozenset(f.name for f in self.features if f.kind == "categorical")
         self._required = frozenset(self.required)
 
@@ -87,11 +94,12 @@ class CreditModel:
 
         Raises :class:`RequestFieldError` for an attribute the model does not know (a typo
         must not become a silently missing value), a value of the wrong kind, or a required
-        feature left out (one that was never missing in training).
+        feature left out (one that was never missing in training). A number sent as text
+        (``"57.3%"``, ``"36 months"``) is read by the same rules as a batch file.
         """
         attributes = request.attributes
         for key in attributes:
-            if key not in self._feature_set:
+            if key not in self._input_set:
                 raise RequestFieldError(f"attributes.{key}", "not a feature of this model")
             if key in NAMED_FIELDS and getattr(request, key) is not None:
                 raise RequestFieldError(f"attributes.{key}", f"given twice; use {key} only")
@@ -107,7 +115,10 @@ class CreditModel:
             elif name in self._categorical:
                 value = value if isinstance(value, str) else _category_text(value)
             elif isinstance(value, str):
-                raise RequestFieldError(where, "expected a number")
+                number = parse_number(value)
+                if number is None:
+                    raise RequestFieldError(where, "expected a number")
+                value = number
             values[name] = value
         return values
 
@@ -178,9 +189,9 @@ class CreditModel:
 
     def score_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
         """:data:`SCORE_COLUMNS` for every row; ``reasons`` joins codes with ``;``."""
-        missing = [n for n in self.required if n not in frame]
-        if missing:
-            raise RequestFieldError(missing[0], "column required by this model is missing")
+        absent = [n for n in self.names if n not in frame]
+        if absent:  # a whole column missing is a wrong file, not applicants with blanks
+            raise RequestFieldError(absent[0], "column used by this model is missing")
         # Per-feature adverse weights of a row subset: points lost, or TreeSHAP contributions.
         if self.scorecard is not None:
             points = self.scorecard.points(frame)
@@ -231,6 +242,7 @@ class CreditModel:
             "kind": self.kind,
             "features": [f.to_json() for f in self.features],
             "required": self.required,
+            "inputs": self.inputs,
             "policy": self.policy.to_json(),
         }
         (directory / SPEC_FILE).write_text(json.dumps(spec, indent=2))
@@ -258,6 +270,7 @@ class CreditModel:
             CreditPolicy.from_json(spec["policy"]),
             catalog,
             required=spec["required"],
+            inputs=spec.get("inputs", ()),
             scorecard=scorecard,
             gbm=gbm,
         )

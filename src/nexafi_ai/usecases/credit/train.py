@@ -33,7 +33,7 @@ from sklearn.model_selection import StratifiedKFold, TimeSeriesSplit, train_test
 from nexafi_ai.evaluation import calibration_table, credit_metrics, fairness_report
 from nexafi_ai.usecases.base import FitResult, check_options
 from nexafi_ai.usecases.credit.catalog import builtin_catalog
-from nexafi_ai.usecases.credit.data import TIME, infer_features
+from nexafi_ai.usecases.credit.data import NON_FEATURES, TIME, infer_features
 from nexafi_ai.usecases.credit.gbm import GbmScorer
 from nexafi_ai.usecases.credit.generator import PROTECTED, TARGET
 from nexafi_ai.usecases.credit.model import CreditModel, ModelKind
@@ -112,6 +112,7 @@ def _fit_kind(
     policy: CreditPolicy,
     required: Sequence[str],
     seed: int,
+    inputs: Sequence[str] = (),
 ) -> CreditModel:
     y_fit = fit[TARGET].to_numpy(dtype=np.int8)
     if kind == "scorecard":
@@ -122,11 +123,14 @@ def _fit_kind(
             policy,
             builtin_catalog(),
             required=required,
+            inputs=inputs,
             scorecard=scorecard,
         )
     y_valid = valid[TARGET].to_numpy(dtype=np.int8)
     gbm = GbmScorer.fit(fit, y_fit, valid, y_valid, features, seed=seed)
-    return CreditModel(kind, features, policy, builtin_catalog(), required=required, gbm=gbm)
+    return CreditModel(
+        kind, features, policy, builtin_catalog(), required=required, inputs=inputs, gbm=gbm
+    )
 
 
 def _cross_validate(
@@ -190,6 +194,8 @@ def fit_credit(
         raise ValueError(f"{len(data)} rows: credit models need at least {_MIN_ROWS}")
     features = infer_features(data)
     required = [f.name for f in features if data[f.name].notna().all()]
+    # The lender's whole record: requests may carry columns no model uses.
+    inputs = [str(c) for c in data.columns if c not in NON_FEATURES]
     split = split_rows(data, seed)
     fit, valid, test = (data.iloc[p] for p in (split.fit, split.valid, split.test))
     for label, part in (("fit", fit), ("valid", valid), ("test", test)):
@@ -200,7 +206,7 @@ def fit_credit(
     results: dict[ModelKind, tuple[CreditModel, dict[str, float], dict[str, Any]]] = {}
     for kind in kinds:
         start = time.perf_counter()
-        model = _fit_kind(kind, fit, valid, features, policy, required, seed)
+        model = _fit_kind(kind, fit, valid, features, policy, required, seed, inputs)
         fit_seconds = time.perf_counter() - start
         valid_auc = credit_metrics(valid[TARGET], model.probabilities(valid))["roc_auc"]
         p_test = model.probabilities(test)
