@@ -13,27 +13,19 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from nexafi_ai.pii import contains_pan
+from nexafi_ai.usecases.fields import NoPan, Token
 
 __all__ = ["ApplicantIn", "CreditDecision", "CreditReason", "CreditScoreOut"]
 
 CreditDecision = Literal["approve", "decline"]
 
 
-def _no_pan(value: str) -> str:
-    if contains_pan(value):
-        raise ValueError("looks like a full card number (PAN); never send one")
-    return value
-
-
-ApplicantId = Annotated[
-    str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:\-]+$"), AfterValidator(_no_pan)
-]
-Category = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_no_pan)]
+ApplicantId = Token
+Category = Annotated[str, Field(min_length=1, max_length=64), NoPan]
 AttributeName = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f]+$")]
-AttributeValue = float | Annotated[str, Field(max_length=128), AfterValidator(_no_pan)] | None
+AttributeValue = float | Annotated[str, Field(max_length=128), NoPan] | None
 
 
 class ApplicantIn(BaseModel):

@@ -9,26 +9,13 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from nexafi_ai.pii import contains_pan
+from nexafi_ai.usecases.fields import FreeText, Token
 
 __all__ = ["Decision", "FraudScoreOut", "Reason", "TransactionIn"]
 
 Decision = Literal["approve", "review", "decline"]
-
-
-def _no_pan(value: str) -> str:
-    if contains_pan(value):
-        # The message never repeats the value: it must not reach a log through the error.
-        raise ValueError("looks like a full card number (PAN); send a card token instead")
-    return value
-
-
-Token = Annotated[
-    str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:\-]+$"), AfterValidator(_no_pan)
-]
-FreeText = Annotated[str, Field(min_length=1, max_length=128), AfterValidator(_no_pan)]
 
 
 class TransactionIn(BaseModel):
