@@ -31,6 +31,8 @@ from rich.table import Table
 from nexafi_ai.settings import Settings, get_settings
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from nexafi_ai.batch import BatchJob, JobStore
     from nexafi_ai.registry import ModelRegistry
     from nexafi_ai.usecases import UseCase
@@ -174,9 +176,19 @@ def _metrics_table(
 
 
 DataOpt = Annotated[
-    Path | None, typer.Option(help="Train on this CSV/Parquet file instead of built-in data.")
+    Path | None,
+    typer.Option(
+        "--data",
+        "--interactions",
+        help=(
+            "Train on this CSV/Parquet file instead of built-in data (for recommend: the "
+            "interaction log, one row per user and product event)."
+        ),
+    ),
 ]
-TargetOpt = Annotated[str | None, typer.Option(help="Label column of --data.")]
+TargetOpt = Annotated[
+    str | None, typer.Option(help="Label column of --data (use cases that learn a label).")
+]
 TimeOpt = Annotated[str | None, typer.Option(help="Time column of --data (datetimes or seconds).")]
 PositiveOpt = Annotated[
     str | None, typer.Option(help="Value of --target that means positive (e.g. fraud, bad).")
@@ -185,6 +197,37 @@ ColumnOpt = Annotated[
     list[str] | None,
     typer.Option("--column", help="Map a field to your column: FIELD=COLUMN (repeatable)."),
 ]
+FieldColumnOpt = Annotated[str | None, typer.Option(help="Your column for this field.")]
+#: Shorthand options for ``--column FIELD=COLUMN``: (option name, field).
+_FIELD_OPTIONS = (
+    ("--user-column", "user_id"),
+    ("--item-column", "item_id"),
+    ("--weight-column", "weight"),
+    ("--event-column", "event"),
+)
+
+
+def _read_tables(users: Path | None, items: Path | None) -> dict[str, pd.DataFrame]:
+    """The extra tables a use case learns from (``--users``, ``--items``), by name."""
+    from nexafi_ai.io import read_table
+
+    return {name: read_table(path) for name, path in (("users", users), ("items", items)) if path}
+
+
+def _field_mapping(column: list[str] | None, shorthands: dict[str, str | None]) -> dict[str, str]:
+    """``--column`` pairs plus the ``--user-column``-style shorthands (which must agree)."""
+    mapping = _parse_columns(column)
+    for option, field in _FIELD_OPTIONS:
+        value = shorthands.get(field)
+        if value is None:
+            continue
+        if mapping.get(field, value) != value:
+            raise typer.BadParameter(
+                f"--column {field}={mapping[field]} disagrees with {option} {value}",
+                param_hint=option,
+            )
+        mapping[field] = value
+    return mapping
 
 
 @app.command()
@@ -195,6 +238,18 @@ def train(
     time_column: TimeOpt = None,
     positive_label: PositiveOpt = None,
     column: ColumnOpt = None,
+    users: Annotated[
+        Path | None,
+        typer.Option(help="Users' profile table (recommend): a user column + profile columns."),
+    ] = None,
+    items: Annotated[
+        Path | None,
+        typer.Option(help="Products table (recommend): an item column + product columns."),
+    ] = None,
+    user_column: FieldColumnOpt = None,
+    item_column: FieldColumnOpt = None,
+    weight_column: FieldColumnOpt = None,
+    event_column: FieldColumnOpt = None,
     size: Annotated[
         str, typer.Option(help="Built-in data size: tiny, small or default.")
     ] = "default",
@@ -210,15 +265,39 @@ def train(
         ),
     ] = None,
 ) -> None:
-    """Train USE_CASE on built-in data or on your file, register it, print held-out metrics."""
+    """Train USE_CASE on built-in data or on your file, register it, print held-out metrics.
+
+    Recommendations learn from an interaction log instead of a labelled table:
+    ``train recommend --interactions events.csv --user-column customer --item-column product
+    [--users users.csv] [--items products.csv]``.
+    """
     from nexafi_ai.io import read_table
     from nexafi_ai.training import train_and_register
 
     settings = get_settings()
     uc = _use_case(use_case)
     frame = None
-    if data is not None:
-        if target is None:
+    shorthands = {
+        "user_id": user_column,
+        "item_id": item_column,
+        "weight": weight_column,
+        "event": event_column,
+    }
+    mapping = _field_mapping(column, shorthands)
+    if data is None:
+        # Options that describe a file are a mistake without the file, not something to ignore.
+        given = [
+            flag
+            for flag, value in (("--users", users), ("--items", items), ("--column", column))
+            if value
+        ] + [flag for flag, field in _FIELD_OPTIONS if shorthands[field] is not None]
+        if given:
+            raise typer.BadParameter(
+                f"{', '.join(given)}: these describe your file; give it with --data/--interactions",
+                param_hint=given[0],
+            )
+    else:
+        if target is None and uc.needs_target:
             raise typer.BadParameter("--target is required with --data", param_hint="--target")
         try:
             frame = uc.prepare_data(
@@ -226,10 +305,11 @@ def train(
                 target=target,
                 time_column=time_column,
                 positive_label=positive_label,
-                mapping=_parse_columns(column),
+                mapping=mapping,
+                tables=_read_tables(users, items),
             )
-        except (ValueError, NotImplementedError, OSError) as exc:
-            console.print(f"[red]cannot read {data}:[/red] {exc}")
+        except (ValueError, KeyError, NotImplementedError, OSError) as exc:
+            console.print(f"[red]cannot read {data}:[/red] {_message(exc)}")
             raise typer.Exit(code=2) from exc
     _upgrade(settings)
     registry = _registry(settings)
@@ -259,6 +339,13 @@ def train(
         )
     )
     console.print(f"{info.name} version {info.version} registered")
+
+
+def _message(exc: BaseException) -> str:
+    """An error as a user reads it (a bare KeyError prints only its quoted key)."""
+    if isinstance(exc, KeyError) and exc.args:
+        return str(exc.args[0])
+    return str(exc)
 
 
 def _use_case(name: str) -> UseCase:
@@ -296,11 +383,27 @@ def batch(
     job_id: Annotated[
         str | None, typer.Option("--job-id", help="Resume this job (see batch_jobs).")
     ] = None,
+    k: Annotated[
+        int | None,
+        typer.Option(
+            "-k",
+            "--k",
+            min=1,
+            max=50,
+            help="Recommendations per user (recommend; default 10): one output row per rank.",
+        ),
+    ] = None,
+    option: Annotated[
+        list[str] | None,
+        typer.Option("--option", help="A use-case batch setting, KEY=VALUE (repeatable)."),
+    ] = None,
 ) -> None:
     """Score a file with NAME@ALIAS; output keeps every input row, in order, plus the scores.
 
+    Recommendations write one row per user and rank: ``batch recommend --input users.csv
+    --output recs.csv -k 10`` repeats each user's columns for each of their top 10 products.
     The file is scored in chunks, each one committed as it finishes; after a crash, the same
-    command resumes the job where it stopped (same use case, files and model version).
+    command resumes the job where it stopped (same use case, files, options, model version).
     """
     from nexafi_ai.batch import BatchError
 
@@ -309,6 +412,13 @@ def batch(
     if engine not in ("local", "dask"):
         raise typer.BadParameter("expected local or dask", param_hint="--engine")
     columns = _parse_columns(column)
+    options = _parse_pairs(option, "--option", "KEY=VALUE")
+    if k is not None:
+        if options.get("k", str(k)) != str(k):
+            raise typer.BadParameter(
+                f"--option k={options['k']} disagrees with -k {k}", param_hint="-k"
+            )
+        options["k"] = str(k)
     _upgrade(settings)
     store, registry = _job_store(settings), _registry(settings)
     try:
@@ -325,6 +435,7 @@ def batch(
             engine=engine,
             chunk_rows=chunk_rows,
             job_id=job_id,
+            options=options,
         )
         busy = job.status == "running" and not store.claimable(
             job, stale_after_s=settings.batch_stale_after_s, retry_failed=True
@@ -401,9 +512,10 @@ def _find_or_create_job(
     engine: str,
     chunk_rows: int | None,
     job_id: str | None,
+    options: dict[str, str],
 ) -> tuple[BatchJob, bool]:
     """The job this command continues (and True), or a new one (and False)."""
-    from nexafi_ai.batch import BatchError, create_job, find_resumable
+    from nexafi_ai.batch import BatchError, check_batch_options, create_job, find_resumable
 
     if job_id is not None:
         job = store.get(job_id)
@@ -417,6 +529,9 @@ def _find_or_create_job(
         ):
             if given is not None and str(given.expanduser().absolute()) != stored:
                 raise BatchError(f"job {job_id} has {flag} {stored}")
+        stored_options = dict(job.params.get("options") or {})
+        if options and options != stored_options:
+            raise BatchError(f"job {job_id} has options {stored_options}")
         return job, True
     if input is None or output is None:
         raise typer.BadParameter("--input and --output are required without --job-id")
@@ -424,6 +539,7 @@ def _find_or_create_job(
     version = registry.alias_version(uc.model_name, alias)
     if version is None:
         raise BatchError(f"{uc.model_name}@{alias} is not set; train and promote a model first")
+    check_batch_options(uc, options)  # a typo fails here, not after planning the file
     found = find_resumable(
         store,
         uc,
@@ -432,6 +548,7 @@ def _find_or_create_job(
         model_version=version,
         columns=columns,
         time_column=time_column,
+        options=options,
     )
     if found is not None:
         planned = found.params.get("chunk_rows")
@@ -449,6 +566,7 @@ def _find_or_create_job(
         chunk_rows=chunk_rows or settings.batch_chunk_rows,
         columns=columns,
         time_column=time_column,
+        options=options,
         created_by=_actor(),
         origin="cli",
         stale_after_s=settings.batch_stale_after_s,

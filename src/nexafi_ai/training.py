@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from nexafi_ai import __version__
 from nexafi_ai.registry import ModelRegistry, ModelVersionInfo
 from nexafi_ai.serving.handles import WARMUP_FILE
-from nexafi_ai.usecases.base import FitResult, UseCase
+from nexafi_ai.usecases.base import FitResult, TrainingData, UseCase
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -54,10 +54,20 @@ def library_versions() -> dict[str, str]:
     return found
 
 
-def data_fingerprint(data: pd.DataFrame) -> dict[str, Any]:
-    """Rows, columns and a content hash of the training data, to trace a model to its data."""
+def data_fingerprint(data: TrainingData) -> dict[str, Any]:
+    """Rows, columns and a content hash of the training data, to trace a model to its data.
+
+    Data of several tables (an object with a ``tables()`` method, such as the recommend use
+    case's interactions, users and items) gets one fingerprint per table.
+    """
     import pandas as pd
 
+    tables = getattr(data, "tables", None)
+    if callable(tables):
+        return {
+            "rows": len(data),
+            "tables": {str(name): data_fingerprint(t) for name, t in tables().items()},
+        }
     row_hashes = pd.util.hash_pandas_object(data, index=False).to_numpy()
     return {
         "rows": len(data),

@@ -124,6 +124,7 @@ class ToyUseCase(UseCase):
         time_column: str | None = None,
         positive_label: str | None = None,
         mapping: Mapping[str, str] | None = None,
+        tables: Mapping[str, pd.DataFrame] | None = None,
     ) -> pd.DataFrame:
         renamed = frame.rename(columns={column: field for field, column in (mapping or {}).items()})
         missing = sorted({"id", "x1", "x2"} - set(renamed.columns))
@@ -140,7 +141,9 @@ class ToyUseCase(UseCase):
             out["y"] = (renamed[target].astype(str) == (positive_label or "1")).astype(int)
         return out
 
-    def score_batch(self, model: Model, data: pd.DataFrame) -> pd.DataFrame:
+    def score_batch(
+        self, model: Model, data: pd.DataFrame, *, options: Mapping[str, str] | None = None
+    ) -> pd.DataFrame:
         assert isinstance(model, ToyModel)
         p = model.proba(data[["x1", "x2"]].to_numpy(dtype=float))
         return pd.DataFrame(

@@ -11,7 +11,13 @@ The pieces, one job each: :mod:`~nexafi_ai.batch.jobs` (job rows and who owns th
 from nexafi_ai.batch.background import BackgroundJobs
 from nexafi_ai.batch.chunks import ChunkPlan, iter_chunks, plan_chunks, read_chunk
 from nexafi_ai.batch.dask_engine import DaskEngine
-from nexafi_ai.batch.engine import ChunkEngine, ChunkWork, JobInterruptedError, score_rows
+from nexafi_ai.batch.engine import (
+    ROW_COLUMN,
+    ChunkEngine,
+    ChunkWork,
+    JobInterruptedError,
+    score_rows,
+)
 from nexafi_ai.batch.jobs import (
     FAILED,
     QUEUED,
@@ -32,6 +38,7 @@ from nexafi_ai.batch.runner import (
     JobConflictError,
     JobSpec,
     Progress,
+    check_batch_options,
     create_job,
     find_resumable,
     make_engine,
@@ -42,6 +49,7 @@ __all__ = [
     "ENGINES",
     "FAILED",
     "QUEUED",
+    "ROW_COLUMN",
     "RUNNING",
     "STATUSES",
     "SUCCEEDED",
@@ -62,6 +70,7 @@ __all__ = [
     "LocalEngine",
     "PartsDir",
     "Progress",
+    "check_batch_options",
     "create_job",
     "find_resumable",
     "iter_chunks",

@@ -114,13 +114,16 @@ def score_chunk_task(
     columns: Mapping[str, str],
     time_column: str | None,
     output: str,
+    options: Mapping[str, str] | None = None,
 ) -> int:
     """Run on a worker: score chunk ``index`` (its ``rows``, or read from ``plan``), write its
-    part file and return the number of rows written."""
+    part file and return the number of input rows it covers."""
     raw = rows if rows is not None else read_chunk(plan, index)
     model = worker_model(payload)
-    scored = score_rows(payload.use_case, model, raw, columns=columns, time_column=time_column)
-    return PartsDir(Path(output)).write(index, scored)
+    scored = score_rows(
+        payload.use_case, model, raw, columns=columns, time_column=time_column, options=options
+    )
+    return PartsDir(Path(output)).write(index, scored, input_rows=len(raw))
 
 
 def _distributed() -> Any:
@@ -200,6 +203,7 @@ class DaskEngine:
                     dict(work.columns),
                     work.time_column,
                     str(work.parts.output),
+                    dict(work.options),
                     key=f"nexafi-batch-{work.job_id}-{index}-{uuid.uuid4().hex[:8]}",
                     retries=0,
                 )

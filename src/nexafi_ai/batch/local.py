@@ -31,6 +31,7 @@ class LocalEngine:
                 raw,
                 columns=work.columns,
                 time_column=work.time_column,
+                options=work.options,
             )
-            rows = work.parts.write(index, scored)
+            rows = work.parts.write(index, scored, input_rows=len(raw))
             on_done(index, rows)

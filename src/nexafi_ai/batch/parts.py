@@ -25,7 +25,7 @@ import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
 from nexafi_ai.batch.chunks import table_format
 
-__all__ = ["PartsDir", "parts_dir_for"]
+__all__ = ["PartsDir", "input_rows_of", "parts_dir_for"]
 
 
 def parts_dir_for(output: Path) -> Path:
@@ -35,6 +35,17 @@ def parts_dir_for(output: Path) -> Path:
     '/data/scored.csv.parts'
     """
     return output.with_name(output.name + ".parts")
+
+
+#: Part-file metadata key: the input rows a part covers (its own row count may differ).
+_INPUT_ROWS = b"nexafi.input_rows"
+
+
+def input_rows_of(part: Path) -> int:
+    """The input rows a part file covers: its recorded count, else (older parts) its rows."""
+    meta = pq.ParquetFile(part)
+    recorded = (meta.schema_arrow.metadata or {}).get(_INPUT_ROWS)
+    return int(recorded) if recorded is not None else int(meta.metadata.num_rows)
 
 
 class PartsDir:
@@ -47,10 +58,19 @@ class PartsDir:
     def part(self, index: int) -> Path:
         return self.path / f"part-{index:06d}.parquet"
 
-    def write(self, index: int, frame: pd.DataFrame) -> int:
-        """Write chunk ``index`` atomically; returns its row count."""
+    def write(self, index: int, frame: pd.DataFrame, *, input_rows: int | None = None) -> int:
+        """Write chunk ``index`` atomically; returns the input rows it covers.
+
+        ``input_rows`` is the chunk's input row count when the output has another (a use case
+        answering several rows per input row); it is recorded in the part's metadata, so a
+        resumed job can tell a finished part from a stray one by the input rows it covers.
+        """
         self.path.mkdir(parents=True, exist_ok=True)
         table = pa.Table.from_pandas(frame, preserve_index=False)
+        covered = int(table.num_rows) if input_rows is None else int(input_rows)
+        table = table.replace_schema_metadata(
+            {**(table.schema.metadata or {}), _INPUT_ROWS: str(covered).encode()}
+        )
         target = self.part(index)
         scratch = self.path / f".{target.name}.{uuid.uuid4().hex}.tmp"
         try:
@@ -60,13 +80,13 @@ class PartsDir:
         finally:
             with contextlib.suppress(FileNotFoundError):
                 scratch.unlink()
-        return int(table.num_rows)
+        return covered
 
     def is_complete(self, index: int, rows: int) -> bool:
-        """Whether chunk ``index`` has a readable part file of ``rows`` rows."""
+        """Whether chunk ``index`` has a readable part file covering ``rows`` input rows."""
         try:
-            return int(pq.ParquetFile(self.part(index)).metadata.num_rows) == rows
-        except (OSError, pa.ArrowException):
+            return input_rows_of(self.part(index)) == rows
+        except (OSError, ValueError, pa.ArrowException):
             return False
 
     def reset(self) -> None:
@@ -112,6 +132,9 @@ def _assemble_parquet(parts: list[Path], target: Path) -> None:
         schema = pa.unify_schemas(schemas, promote_options="permissive")
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
         raise ValueError(f"scored chunks disagree on column types: {exc}") from exc
+    # One part's input row count says nothing about the whole output.
+    kept = {k: v for k, v in (schema.metadata or {}).items() if k != _INPUT_ROWS}
+    schema = schema.with_metadata(kept)
     with pq.ParquetWriter(target, schema) as writer:
         for part in parts:
             writer.write_table(pq.read_table(part).cast(schema))

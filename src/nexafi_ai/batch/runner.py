@@ -37,7 +37,7 @@ from nexafi_ai.batch.jobs import (
 )
 from nexafi_ai.batch.parts import PartsDir
 from nexafi_ai.registry import ModelRegistry
-from nexafi_ai.usecases.base import UseCase
+from nexafi_ai.usecases.base import UseCase, check_options
 
 __all__ = [
     "ENGINES",
@@ -46,6 +46,7 @@ __all__ = [
     "JobConflictError",
     "JobSpec",
     "Progress",
+    "check_batch_options",
     "create_job",
     "find_resumable",
     "input_fingerprint",
@@ -92,11 +93,14 @@ class JobSpec:
     input_fingerprint: Mapping[str, int]
     #: ``cli`` or ``api``: servers resume only the jobs submitted to the API.
     origin: str
+    #: The use case's batch settings (``-k 10`` -> ``{"k": "10"}``), passed to ``score_batch``.
+    options: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
     def to_params(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data["columns"] = dict(self.columns)
         data["input_fingerprint"] = dict(self.input_fingerprint)
+        data["options"] = dict(self.options)
         return data
 
     @classmethod
@@ -114,6 +118,7 @@ class JobSpec:
                     str(k): int(v) for k, v in (params.get("input_fingerprint") or {}).items()
                 },
                 origin=str(params.get("origin", "cli")),
+                options={str(k): str(v) for k, v in (params.get("options") or {}).items()},
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise BatchError(f"the job's stored parameters are incomplete: {exc}") from exc
@@ -152,6 +157,17 @@ def _check_engine(use_case: UseCase, engine: str) -> None:
         )
 
 
+def check_batch_options(use_case: UseCase, options: Mapping[str, str] | None) -> dict[str, str]:
+    """``options`` as a dict, refusing keys the use case's ``score_batch`` does not know.
+
+    Checked when the job is created, so a typo fails at once instead of after planning.
+    """
+    try:
+        return check_options(options, use_case.batch_options)
+    except ValueError as exc:
+        raise BatchInputError(f"{exc} (for the {use_case.name} use case)", "options") from exc
+
+
 def create_job(
     store: JobStore,
     use_case: UseCase,
@@ -164,6 +180,7 @@ def create_job(
     chunk_rows: int = 50_000,
     columns: Mapping[str, str] | None = None,
     time_column: str | None = None,
+    options: Mapping[str, str] | None = None,
     created_by: str | None = None,
     origin: str = "cli",
     stale_after_s: float = 120.0,
@@ -188,6 +205,7 @@ def create_job(
     _check_engine(use_case, engine)
     if chunk_rows < 1:
         raise BatchInputError("chunk_rows must be at least 1", "chunk_rows")
+    checked = check_batch_options(use_case, options)
     spec = JobSpec(
         model_name=use_case.model_name,
         model_version=model_version,
@@ -198,6 +216,7 @@ def create_job(
         time_column=time_column,
         input_fingerprint=input_fingerprint(input_path),
         origin=origin,
+        options=checked,
     )
     job_id = str(uuid.uuid4())
     for other in store.unfinished(output_uri=str(output_path)):
@@ -229,11 +248,12 @@ def find_resumable(
     model_version: str,
     columns: Mapping[str, str] | None = None,
     time_column: str | None = None,
+    options: Mapping[str, str] | None = None,
 ) -> BatchJob | None:
     """The newest unfinished job that the same request would have created, if any.
 
-    Same use case, input, output, model version, column mapping and time column, and an
-    input file that has not changed since: its finished chunks are still valid.
+    Same use case, input, output, model version, column mapping, time column and options,
+    and an input file that has not changed since: its finished chunks are still valid.
     """
     try:
         fingerprint = input_fingerprint(input_path)
@@ -250,6 +270,7 @@ def find_resumable(
             and spec.model_version == model_version
             and dict(spec.columns) == dict(columns or {})
             and spec.time_column == time_column
+            and dict(spec.options) == dict(options or {})
             and dict(spec.input_fingerprint) == fingerprint
         ):
             return job
@@ -451,13 +472,14 @@ def _execute(
             columns=spec.columns,
             time_column=spec.time_column,
             should_stop=should_stop,
+            options=spec.options,
         )
 
         def on_done(index: int, rows: int) -> None:
             nonlocal rows_done
             expected = plan.rows_in(index)
             if rows != expected:
-                raise BatchError(f"chunk {index} gave {rows} rows, {expected} were planned")
+                raise BatchError(f"chunk {index} covered {rows} rows, {expected} were planned")
             if index in done:
                 return
             done.add(index)

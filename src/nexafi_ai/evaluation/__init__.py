@@ -12,10 +12,18 @@ from nexafi_ai.evaluation.classification import (
     threshold_metrics,
 )
 from nexafi_ai.evaluation.fairness import fairness_report
+from nexafi_ai.evaluation.ranking import (
+    average_precision_at_k,
+    ndcg_at_k,
+    precision_at_k,
+    ranking_metrics,
+    recall_at_k,
+)
 from nexafi_ai.evaluation.splits import TimeSplit, time_split
 
 __all__ = [
     "TimeSplit",
+    "average_precision_at_k",
     "binary_metrics",
     "brier_score",
     "calibration_table",
@@ -25,6 +33,10 @@ __all__ = [
     "fairness_report",
     "gini",
     "ks_statistic",
+    "ndcg_at_k",
+    "precision_at_k",
+    "ranking_metrics",
+    "recall_at_k",
     "threshold_metrics",
     "time_split",
 ]

@@ -29,6 +29,7 @@ __all__ = [
     "Model",
     "NotFittedError",
     "RequestFieldError",
+    "TrainingData",
     "UseCase",
     "check_options",
     "outputs_match",
@@ -63,6 +64,12 @@ class Model(Protocol):
     def save(self, directory: Path) -> None:
         """Write the model to ``directory`` in data-only formats (never pickle)."""
         ...
+
+
+#: What a use case trains on: one table (``pd.DataFrame``) for most, several for some (the
+#: recommend use case's interactions, users and items: an object with a ``tables()`` method).
+#: Each use case annotates its own type; the pipeline only passes the value through.
+TrainingData = Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,14 +121,21 @@ class UseCase(ABC):
     #: a use case whose batch features look across rows (windows over the file's own history)
     #: sets False and its files are scored as one chunk.
     batch_chunkable: ClassVar[bool] = True
+    #: Whether training on a user's file needs a label column (``--target``). A use case
+    #: that learns from an interaction log (who did what, when) has no label to name.
+    needs_target: ClassVar[bool] = True
+    #: The ``options`` keys :meth:`score_batch` understands (``nexafi-ai batch -k 10``, the
+    #: ``options`` of ``POST /v1/jobs``); a job naming another key is refused when created,
+    #: before any row is scored.
+    batch_options: ClassVar[tuple[str, ...]] = ()
 
     @abstractmethod
-    def builtin_data(self, *, size: str = "default", seed: int = 0) -> pd.DataFrame:
+    def builtin_data(self, *, size: str = "default", seed: int = 0) -> TrainingData:
         """Generate the built-in training data; ``size`` is ``"tiny"`` (tests) or ``"default"``."""
 
     @abstractmethod
     def fit(
-        self, data: pd.DataFrame, *, seed: int = 0, options: Mapping[str, str] | None = None
+        self, data: TrainingData, *, seed: int = 0, options: Mapping[str, str] | None = None
     ) -> FitResult:
         """Fit on ``data`` and evaluate on a held-out part of it the model never saw.
 
@@ -134,7 +148,7 @@ class UseCase(ABC):
         """Load a model that :meth:`Model.save` wrote into ``directory``."""
 
     @abstractmethod
-    def example_requests(self, data: pd.DataFrame, n: int) -> list[dict[str, Any]]:
+    def example_requests(self, data: TrainingData, n: int) -> list[dict[str, Any]]:
         """``n`` valid JSON request bodies drawn from ``data`` (warm-up, tests, benchmarks)."""
 
     @abstractmethod
@@ -149,16 +163,43 @@ class UseCase(ABC):
         time_column: str | None = None,
         positive_label: str | None = None,
         mapping: Mapping[str, str] | None = None,
-    ) -> pd.DataFrame:
-        """Turn a user's table (their column names) into the table :meth:`fit` expects.
+        tables: Mapping[str, pd.DataFrame] | None = None,
+    ) -> TrainingData:
+        """Turn a user's table (their column names) into the data :meth:`fit` expects.
 
-        ``target`` is None for batch scoring input. Use cases that cannot learn from users'
-        files keep this default.
+        ``target`` is None for batch scoring input. ``tables`` are further tables by name
+        (``users``, ``items``) for use cases that learn from more than one; the others ignore
+        them. Use cases that cannot learn from users' files keep this default.
         """
         raise NotImplementedError(f"the {self.name} use case cannot read users' files yet")
 
-    def score_batch(self, model: Model, data: pd.DataFrame) -> pd.DataFrame:
-        """Vectorised scoring of a whole table; one output row per input row, same order."""
+    def prepare_batch(
+        self,
+        frame: pd.DataFrame,
+        *,
+        time_column: str | None = None,
+        mapping: Mapping[str, str] | None = None,
+    ) -> pd.DataFrame:
+        """Turn a table to score (the user's column names) into what :meth:`score_batch` reads.
+
+        By default the training table without its label (:meth:`prepare_data` with no
+        target). A use case that scores another kind of table than it learns from overrides
+        this: recommend learns from an interaction log but scores a table of customers.
+        """
+        prepared: pd.DataFrame = self.prepare_data(frame, time_column=time_column, mapping=mapping)
+        return prepared
+
+    def score_batch(
+        self, model: Model, data: pd.DataFrame, *, options: Mapping[str, str] | None = None
+    ) -> pd.DataFrame:
+        """Vectorised scoring of a whole table, in input order.
+
+        By default one output row per input row. A use case that answers several rows per
+        input row (the top k products of each user) adds an integer ``_row`` column: the
+        position of the input row each output row belongs to, non-decreasing; the batch
+        runner then repeats each input row once per output row. ``options`` are the job's
+        settings (keys from :attr:`batch_options`, values as text).
+        """
         raise NotImplementedError(f"the {self.name} use case has no batch scoring yet")
 
     def log_fields(self, request: BaseModel, response: BaseModel) -> LogFields:

@@ -52,6 +52,11 @@ class JobIn(BaseModel):
         default=None, description="Map a field to your column: {field: column}"
     )
     time_column: str | None = Field(default=None, min_length=1, max_length=256)
+    options: dict[str, str] | None = Field(
+        default=None,
+        max_length=32,
+        description='The use case\'s batch settings, e.g. {"k": "10"} for recommend',
+    )
 
 
 class JobOut(BaseModel):
@@ -65,6 +70,7 @@ class JobOut(BaseModel):
     alias: str | None
     engine: str | None
     chunk_rows: int | None
+    options: dict[str, str]
     rows_total: int | None
     rows_done: int
     error: str | None
@@ -109,6 +115,7 @@ def _job_out(job: BatchJob, root: Path) -> JobOut:
         alias=params.get("alias"),
         engine=params.get("engine"),
         chunk_rows=None if chunk_rows is None else int(chunk_rows),
+        options={str(k): str(v) for k, v in (params.get("options") or {}).items()},
         rows_total=job.rows_total,
         rows_done=job.rows_done,
         error=job.error,
@@ -173,6 +180,7 @@ def submit_job(body: JobIn, ctx: ContextDep, who: AdminScope) -> JobOut:
             chunk_rows=body.chunk_rows or ctx.settings.batch_chunk_rows,
             columns=body.columns,
             time_column=body.time_column,
+            options=body.options,
             created_by=who.actor,
             origin="api",
             stale_after_s=ctx.settings.batch_stale_after_s,

@@ -114,6 +114,7 @@ class CreditUseCase(UseCase):
         time_column: str | None = None,
         positive_label: str | None = None,
         mapping: Mapping[str, str] | None = None,
+        tables: Mapping[str, pd.DataFrame] | None = None,
     ) -> pd.DataFrame:
         return standardise_applicants(
             frame,
@@ -123,7 +124,9 @@ class CreditUseCase(UseCase):
             mapping=mapping,
         )
 
-    def score_batch(self, model: Model, data: pd.DataFrame) -> pd.DataFrame:
+    def score_batch(
+        self, model: Model, data: pd.DataFrame, *, options: Mapping[str, str] | None = None
+    ) -> pd.DataFrame:
         if not isinstance(model, CreditModel):
             raise TypeError(f"expected a CreditModel, got {type(model).__name__}")
         # A chunk of a file may read a column differently from the training file (a few odd

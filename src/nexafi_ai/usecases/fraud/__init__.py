@@ -105,6 +105,7 @@ class FraudUseCase(UseCase):
         time_column: str | None = None,
         positive_label: str | None = None,
         mapping: Mapping[str, str] | None = None,
+        tables: Mapping[str, pd.DataFrame] | None = None,
     ) -> pd.DataFrame:
         from nexafi_ai.usecases.fraud.data import standardise
 
@@ -116,7 +117,9 @@ class FraudUseCase(UseCase):
             mapping=mapping,
         )
 
-    def score_batch(self, model: Model, data: pd.DataFrame) -> pd.DataFrame:
+    def score_batch(
+        self, model: Model, data: pd.DataFrame, *, options: Mapping[str, str] | None = None
+    ) -> pd.DataFrame:
         if not isinstance(model, FraudModel):
             raise TypeError(f"expected a FraudModel, got {type(model).__name__}")
         return model.score_frame(data)
