@@ -9,7 +9,6 @@ route ``POST /v1/credit/score`` and the batch path with the same numbers.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,6 +20,7 @@ from nexafi_ai.usecases.base import FitResult, LogFields, Model, UseCase
 from nexafi_ai.usecases.credit.data import NON_FEATURES, conform, standardise_applicants
 from nexafi_ai.usecases.credit.model import NAMED_FIELDS, CreditModel
 from nexafi_ai.usecases.credit.schemas import ApplicantIn, CreditScoreOut
+from nexafi_ai.usecases.fields import request_value
 
 if TYPE_CHECKING:
     from fastapi import APIRouter
@@ -28,22 +28,6 @@ if TYPE_CHECKING:
     from nexafi_ai.serving.context import ServiceContext
 
 __all__ = ["USE_CASE", "CreditUseCase"]
-
-
-def _json_value(value: Any) -> float | int | str | None:
-    """A table cell as a JSON request value; None for blanks and for what a request cannot
-    carry (dates: never a model input)."""
-    if isinstance(value, str):
-        return value
-    if hasattr(value, "item"):
-        value = value.item()
-    if isinstance(value, bool):
-        return float(value)
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float):
-        return None if math.isnan(value) else value
-    return None
 
 
 class CreditUseCase(UseCase):
@@ -76,7 +60,7 @@ class CreditUseCase(UseCase):
             attributes: dict[str, Any] = {}
             for column, raw in row.items():
                 name = str(column)
-                value = _json_value(raw)
+                value = request_value(raw)
                 if name in NON_FEATURES or value is None:
                     continue
                 if name in NAMED_FIELDS:

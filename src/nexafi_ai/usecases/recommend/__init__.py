@@ -10,7 +10,6 @@ known customers and the content model to new ones, with the business rules appli
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, get_args
@@ -19,6 +18,7 @@ import pandas as pd
 from pydantic import BaseModel
 
 from nexafi_ai.usecases.base import FitResult, LogFields, Model, UseCase, check_options
+from nexafi_ai.usecases.fields import request_value
 from nexafi_ai.usecases.recommend.data import RecommendData
 from nexafi_ai.usecases.recommend.model import (
     NAMED_PROFILE_FIELDS,
@@ -57,24 +57,9 @@ def _id_text(values: pd.Series[Any]) -> pd.Series[Any]:
     return text.astype(object).where(text.notna(), None)
 
 
-def _plain(value: Any) -> float | int | str | None:
-    """A table cell as a JSON value; None for blanks and what a request cannot carry."""
-    if isinstance(value, str):
-        return value
-    if hasattr(value, "item"):
-        value = value.item()
-    if isinstance(value, bool):
-        return float(value)
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float):
-        return None if math.isnan(value) else value
-    return None
-
-
 def profile_body(row: Mapping[Any, Any]) -> dict[str, Any] | None:
     """A user table row as a request ``profile``; None without a usable age and income."""
-    values = {str(k): _plain(v) for k, v in row.items() if str(k) != "user_id"}
+    values = {str(k): request_value(v) for k, v in row.items() if str(k) != "user_id"}
     age, income = values.get("age"), values.get("income")
     if not isinstance(age, int | float) or not isinstance(income, int | float):
         return None

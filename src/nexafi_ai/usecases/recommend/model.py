@@ -39,6 +39,7 @@ from numpy.typing import NDArray
 from pydantic import BaseModel
 
 from nexafi_ai.usecases.base import RequestFieldError
+from nexafi_ai.usecases.fields import request_value
 from nexafi_ai.usecases.recommend.als import AlsRecommender
 from nexafi_ai.usecases.recommend.content import ContentModel, ProfileEncoder
 from nexafi_ai.usecases.recommend.generator import ItemRules, eligible, eligible_items
@@ -454,7 +455,7 @@ class RecommendModel:
         whos: list[_Who] = []
         positions: list[int] = []
         for position, (user_id, raw) in enumerate(zip(ids, profile_rows, strict=True)):
-            values = {str(key): _plain(value) for key, value in raw.items()}
+            values = {str(key): request_value(value) for key, value in raw.items()}
             has_profile = any(v is not None for v in values.values())
             user = self._user_index.get(str(user_id), -1) if _present(user_id) else -1
             if user < 0 and not has_profile:
@@ -584,16 +585,3 @@ def _present(value: Any) -> bool:
     if isinstance(value, float) and math.isnan(value):
         return False
     return str(value) != ""
-
-
-def _plain(value: Any) -> Any:
-    """A table cell as the plain value a request would carry (None for blanks)."""
-    if value is None:
-        return None
-    if hasattr(value, "item") and not isinstance(value, str):
-        value = value.item()
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if value is pd.NaT or value is pd.NA:
-        return None
-    return value
