@@ -17,27 +17,27 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import random
-import re
-import shutil
-import socket
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
-ROOT = Path(__file__).resolve().parents[1]
-CLI = Path(sys.executable).parent / "nexafi-ai"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from loadgen import (
+    CLI,
+    ROOT,
+    bench_env,
+    count_logged,
+    drive,
+    free_port,
+    http_get,
+    http_post,
+    print_logged,
+    serve,
+    use_wrk,
+    wait_ready,
+    wrk,
+)
 
 
 def bodies(n: int, prefix: str, seed: int = 0) -> list[bytes]:
@@ -65,63 +65,6 @@ def bodies(n: int, prefix: str, seed: int = 0) -> list[bytes]:
     return out
 
 
-async def connection(
-    port: int, requests: list[bytes], latencies: list[float], statuses: list[int]
-) -> None:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    try:
-        for raw in requests:
-            begin = time.perf_counter()
-            writer.write(raw)
-            await writer.drain()
-            status_line = await reader.readline()
-            length = 0
-            while True:
-                line = await reader.readline()
-                if line in (b"\r\n", b""):
-                    break
-                if line[:15].lower() == b"content-length:":
-                    length = int(line[15:])
-            await reader.readexactly(length)
-            latencies.append(time.perf_counter() - begin)
-            statuses.append(int(status_line.split()[1]))
-    finally:
-        writer.close()
-
-
-def http_post(path: str, body: bytes) -> bytes:
-    head = (
-        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-        f"Content-Length: {len(body)}\r\n\r\n"
-    )
-    return head.encode() + body
-
-
-def http_get(path: str) -> bytes:
-    return f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode()
-
-
-async def drive(
-    port: int, raws: list[bytes], connections: int
-) -> tuple[float, np.ndarray, list[int]]:
-    latencies: list[float] = []
-    statuses: list[int] = []
-    shards = [raws[i::connections] for i in range(connections)]
-    begin = time.perf_counter()
-    await asyncio.gather(*(connection(port, s, latencies, statuses) for s in shards))
-    elapsed = time.perf_counter() - begin
-    return len(raws) / elapsed, np.array(latencies) * 1000.0, statuses
-
-
-def report(name: str, rps: float, ms: np.ndarray, statuses: list[int]) -> None:
-    bad = sum(1 for s in statuses if s != 200)
-    p50, p90, p99 = np.percentile(ms, [50, 90, 99])
-    print(
-        f"{name:22s} {rps:9,.0f} req/s   p50 {p50:6.2f} ms   p90 {p90:6.2f} ms   "
-        f"p99 {p99:6.2f} ms   non-200: {bad}"
-    )
-
-
 WRK_SCRIPT = """
 counter = 0
 math.randomseed(7)
@@ -140,41 +83,6 @@ end
 """
 
 
-def wrk(
-    port: int, seconds: int, connections: int, script: str | None
-) -> tuple[float, list[float], int, int]:
-    """Run wrk; return requests/s, [p50, p90, p99] in ms, requests, non-2xx responses."""
-    args = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency"]
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
-        if script:
-            fh.write(script)
-    if script:
-        args += ["-s", fh.name]
-    out = subprocess.run(
-        [*args, f"http://127.0.0.1:{port}/livez" if not script else f"http://127.0.0.1:{port}/"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    os.unlink(fh.name)
-
-    def ms(label: str) -> float:
-        value, unit = re.search(rf"{label}%\s+([\d.]+)(us|ms|s)", out).groups()  # type: ignore[union-attr]
-        return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
-
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
-    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return rps, [ms("50"), ms("90"), ms("99")], total, int(bad.group(1)) if bad else 0
-
-
-def print_row(name: str, rps: float, pct: list[float], bad: int) -> None:
-    print(
-        f"{name:22s} {rps:9,.0f} req/s   p50 {pct[0]:6.2f} ms   p90 {pct[1]:6.2f} ms   "
-        f"p99 {pct[2]:6.2f} ms   non-2xx: {bad}"
-    )
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--requests", type=int, default=20_000)
@@ -187,8 +95,9 @@ def main() -> None:
     args = parser.parse_args()
 
     home = args.home or Path(tempfile.mkdtemp(prefix="nexafi-bench-"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NEXAFI_")}
-    env.update({"NEXAFI_HOME": str(home), "NEXAFI_LOG_LEVEL": "WARNING"})
+    env = bench_env(home)
+    # Serve fraud only: /readyz waits for every served use case to have a model.
+    env["NEXAFI_USE_CASES"] = '["fraud"]'
     if not (home / "mlflow.db").exists():
         print(f"training a fraud champion on built-in '{args.size}' data in {home} ...")
         subprocess.run(
@@ -201,63 +110,33 @@ def main() -> None:
         env["NEXAFI_REDIS_URL"] = args.redis
     port = free_port()
     prefix = f"bench-{time.time_ns()}"
-    server = subprocess.Popen(
-        [str(CLI), "serve", "--port", str(port)],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    server = serve(port, env)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
-                    s.sendall(http_get("/readyz"))
-                    if b" 200 " in s.recv(200):
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline or server.poll() is not None:
-                raise SystemExit("server did not become ready")
-            time.sleep(0.2)
-
+        wait_ready(port, server)
         warm = [http_post("/v1/fraud/score", b) for b in bodies(2_000, f"{prefix}w", seed=99)]
-        asyncio.run(drive(port, warm, args.connections))
-        use_wrk = args.client == "wrk" or (args.client == "auto" and shutil.which("wrk"))
-        if use_wrk:
+        asyncio.run(drive("warm-up", port, warm, args.connections))
+        if use_wrk(args.client):
             print(f"wrk, {args.seconds}s per route, {args.connections} connections, 1 worker")
-            rps_bare, pct, _, bad = wrk(port, args.seconds, args.connections, None)
-            print_row("GET /livez (bare)", rps_bare, pct, bad)
+            bare = wrk("GET /livez (bare)", port, args.seconds, args.connections, None)
+            print(bare.line())
             script = WRK_SCRIPT.replace("PREFIX", prefix)
-            rps, pct, measured, bad = wrk(port, args.seconds, args.connections, script)
-            print_row("POST /v1/fraud/score", rps, pct, bad)
-            print(f"ratio score/bare throughput: {rps / rps_bare:.2f}")
-            args.requests = measured
+            row = wrk("POST /v1/fraud/score", port, args.seconds, args.connections, script)
+            print(row.line())
+            print(f"ratio score/bare throughput: {row.rps / bare.rps:.2f}")
+            args.requests = row.requests
             return
-        bare = [http_get("/livez")] * args.requests
+        livez = [http_get("/livez")] * args.requests
         scored = [http_post("/v1/fraud/score", b) for b in bodies(args.requests, prefix, seed=1)]
         print(f"{args.requests:,} requests per route, {args.connections} connections, 1 worker")
-        rps_bare, ms_bare, st_bare = asyncio.run(drive(port, bare, args.connections))
-        report("GET /livez (bare)", rps_bare, ms_bare, st_bare)
-        rps, ms, st = asyncio.run(drive(port, scored, args.connections))
-        report("POST /v1/fraud/score", rps, ms, st)
-        print(f"ratio score/bare throughput: {rps / rps_bare:.2f}")
+        bare = asyncio.run(drive("GET /livez (bare)", port, livez, args.connections, ok={200}))
+        print(bare.line(bad_label="non-200"))
+        row = asyncio.run(drive("POST /v1/fraud/score", port, scored, args.connections, ok={200}))
+        print(row.line(bad_label="non-200"))
+        print(f"ratio score/bare throughput: {row.rps / bare.rps:.2f}")
     finally:
         server.terminate()
         server.wait(timeout=60)
-        count_logged(home, prefix, args.requests)
-
-
-def count_logged(home: Path, prefix: str, expected: int) -> None:
-    import sqlite3
-
-    with sqlite3.connect(home / "nexafi.db") as db:
-        (logged,) = db.execute(
-            "SELECT count(*) FROM inference_log WHERE request_id LIKE ?", (f"fraud:{prefix}-%",)
-        ).fetchone()
-    # wrk counts completed requests; the few still in flight when it stopped are logged too.
-    print(f"inference_log rows for the measured requests: {logged:,} (answered: {expected:,})")
+        print_logged(count_logged(home, f"fraud:{prefix}-%"), args.requests)
 
 
 if __name__ == "__main__":

@@ -23,70 +23,44 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import random
-import re
-import shutil
 import socket
-import sqlite3
 import subprocess
-import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
+from loadgen import (
+    CLI,
+    HOST,
+    ROOT,
+    Row,
+    bench_env,
+    count_logged,
+    drive,
+    free_port,
+    http_get,
+    http_post,
+    print_logged,
+    serve,
+    use_wrk,
+    wait_ready,
+    wrk,
+)
 
-ROOT = Path(__file__).resolve().parents[1]
-CLI = Path(sys.executable).parent / "nexafi-ai"
 GOALS = ("retirement", "emergency_fund", "home", "travel", "education", "wealth")
 APPETITES = ("low", "medium", "high")
 
 
-@dataclass(frozen=True)
-class Row:
-    """One route's figures: throughput, latency percentiles (ms), requests, non-2xx answers."""
-
-    name: str
-    rps: float
-    p50: float
-    p90: float
-    p99: float
-    requests: int
-    bad: int
-
-    def show(self, bare: Row | None) -> str:
-        line = (
-            f"{self.name:48s} {self.rps:8,.0f} req/s   p50 {self.p50:6.2f} ms   "
-            f"p90 {self.p90:6.2f} ms   p99 {self.p99:6.2f} ms   non-2xx: {self.bad}"
+def show(row: Row, bare: Row) -> str:
+    """The row and, but for the bare route itself, its ratios to the bare route."""
+    line = row.line(width=48, rps_width=8)
+    if row is not bare:
+        line += (
+            f"\n{'':48s} vs bare: {row.rps / bare.rps:.2f}x throughput, "
+            f"p50 {row.p50 / bare.p50:.1f}x, p99 {row.p99 / bare.p99:.1f}x"
         )
-        if bare is not None and bare is not self:
-            line += (
-                f"\n{'':48s} vs bare: {self.rps / bare.rps:.2f}x throughput, "
-                f"p50 {self.p50 / bare.p50:.1f}x, p99 {self.p99 / bare.p99:.1f}x"
-            )
-        return line
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def http_get(path: str, request_id: str | None = None) -> bytes:
-    extra = f"X-Request-ID: {request_id}\r\n" if request_id else ""
-    return f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{extra}\r\n".encode()
-
-
-def http_post(path: str, body: bytes, request_id: str | None = None) -> bytes:
-    extra = f"X-Request-ID: {request_id}\r\n" if request_id else ""
-    head = (
-        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-        f"{extra}Content-Length: {len(body)}\r\n\r\n"
-    )
-    return head.encode() + body
+    return line
 
 
 def profile(rng: random.Random) -> dict[str, object]:
@@ -98,42 +72,6 @@ def profile(rng: random.Random) -> dict[str, object]:
         "risk_appetite": rng.choice(APPETITES),
         "goal": rng.choice(GOALS),
     }
-
-
-async def connection(
-    port: int, requests: list[bytes], latencies: list[float], statuses: list[int]
-) -> None:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    try:
-        for raw in requests:
-            begin = time.perf_counter()
-            writer.write(raw)
-            await writer.drain()
-            status_line = await reader.readline()
-            length = 0
-            while True:
-                line = await reader.readline()
-                if line in (b"\r\n", b""):
-                    break
-                if line[:15].lower() == b"content-length:":
-                    length = int(line[15:])
-            await reader.readexactly(length)
-            latencies.append(time.perf_counter() - begin)
-            statuses.append(int(status_line.split()[1]))
-    finally:
-        writer.close()
-
-
-async def drive(name: str, port: int, raws: list[bytes], connections: int) -> Row:
-    latencies: list[float] = []
-    statuses: list[int] = []
-    shards = [raws[i::connections] for i in range(connections)]
-    begin = time.perf_counter()
-    await asyncio.gather(*(connection(port, s, latencies, statuses) for s in shards))
-    elapsed = time.perf_counter() - begin
-    p50, p90, p99 = np.percentile(np.array(latencies) * 1000.0, [50, 90, 99])
-    bad = sum(1 for s in statuses if not 200 <= s < 300)
-    return Row(name, len(raws) / elapsed, p50, p90, p99, len(raws), bad)
 
 
 def lua_get(users: list[str], prefix: str) -> str:
@@ -172,28 +110,6 @@ end
 """
 
 
-def wrk(name: str, port: int, seconds: int, connections: int, script: str | None) -> Row:
-    args = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency"]
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
-        fh.write(script or "")
-    if script:
-        args += ["-s", fh.name]
-    url = f"http://127.0.0.1:{port}/" if script else f"http://127.0.0.1:{port}/livez"
-    try:
-        out = subprocess.run([*args, url], capture_output=True, text=True, check=True).stdout
-    finally:
-        os.unlink(fh.name)
-
-    def ms(label: str) -> float:
-        value, unit = re.search(rf"{label}%\s+([\d.]+)(us|ms|s)", out).groups()  # type: ignore[union-attr]
-        return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
-
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
-    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return Row(name, rps, ms("50"), ms("90"), ms("99"), total, int(bad.group(1)) if bad else 0)
-
-
 def candidate_users(size: str, seed: int) -> list[str]:
     """Customer ids of the built-in data the champion was trained on."""
     from nexafi_ai.usecases import get_use_case
@@ -208,7 +124,7 @@ def known_users(port: int, candidates: list[str], want: int) -> list[str]:
     rng = random.Random(3)
     sample = rng.sample(candidates, min(len(candidates), want * 2))
     known = []
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+    with socket.create_connection((HOST, port), timeout=5) as s:
         stream = s.makefile("rb")
         for user in sample:
             s.sendall(http_get(f"/v1/recommendations/{user}?k=10"))
@@ -225,30 +141,6 @@ def known_users(port: int, candidates: list[str], want: int) -> list[str]:
     return known
 
 
-def wait_ready(port: int, server: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 90
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
-                s.sendall(http_get("/readyz"))
-                if b" 200 " in s.recv(200):
-                    return
-        except OSError:
-            pass
-        if time.monotonic() > deadline or server.poll() is not None:
-            raise SystemExit("server did not become ready")
-        time.sleep(0.2)
-
-
-def count_logged(home: Path, prefix: str) -> int:
-    with sqlite3.connect(home / "nexafi.db") as db:
-        (logged,) = db.execute(
-            "SELECT count(*) FROM inference_log WHERE use_case = 'recommend' AND request_id LIKE ?",
-            (f"{prefix}%",),
-        ).fetchone()
-    return int(logged)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--size", default="small", help="built-in data size for the model")
@@ -262,15 +154,9 @@ def main() -> None:
     args = parser.parse_args()
 
     home = args.home or Path(tempfile.mkdtemp(prefix="nexafi-bench-"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NEXAFI_")}
+    env = bench_env(home)
     # Only this use case: readiness waits for every served model, and no other is trained here.
-    env.update(
-        {
-            "NEXAFI_HOME": str(home),
-            "NEXAFI_LOG_LEVEL": "WARNING",
-            "NEXAFI_USE_CASES": '["recommend"]',
-        }
-    )
+    env["NEXAFI_USE_CASES"] = '["recommend"]'
     if not (home / "mlflow.db").exists():
         print(f"training a recommend champion on built-in '{args.size}' data in {home} ...")
         subprocess.run(
@@ -291,16 +177,10 @@ def main() -> None:
         )
     port = free_port()
     prefix = f"bench-{time.time_ns()}-"
-    server = subprocess.Popen(
-        [str(CLI), "serve", "--port", str(port)],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    server = serve(port, env)
     answered = 0
     try:
-        wait_ready(port, server)
+        wait_ready(port, server, timeout=90)
         users = known_users(port, candidate_users(args.size, args.seed), args.users)
         if not users:
             raise SystemExit("the served model knows none of the built-in customers")
@@ -312,10 +192,9 @@ def main() -> None:
         ]
         asyncio.run(drive("warm-up", port, warm, args.connections))
 
-        use_wrk = args.client == "wrk" or (args.client == "auto" and shutil.which("wrk"))
         known = f"GET /v1/recommendations/{{id}} k=10 ({len(users):,} users)"
         cold = "POST /v1/recommendations (cold start)"
-        if use_wrk:
+        if use_wrk(args.client):
             print(f"wrk, {args.seconds}s per route, {args.connections} connections, 1 worker")
             rows = [
                 wrk("GET /livez (bare)", port, args.seconds, args.connections, None),
@@ -345,16 +224,12 @@ def main() -> None:
                 asyncio.run(drive(cold, port, posts, args.connections)),
             ]
         for row in rows:
-            print(row.show(rows[0]))
+            print(show(row, rows[0]))
         answered = sum(r.requests - r.bad for r in rows[1:])
     finally:
         server.terminate()
         server.wait(timeout=60)
-    # wrk counts completed requests; the few in flight when it stopped are logged as well.
-    print(
-        f"inference_log rows for the measured requests: {count_logged(home, prefix):,} "
-        f"(answered: {answered:,})"
-    )
+    print_logged(count_logged(home, f"{prefix}%", use_case="recommend"), answered)
 
 
 if __name__ == "__main__":
