@@ -204,6 +204,9 @@ _FIELD_OPTIONS = (
     ("--item-column", "item_id"),
     ("--weight-column", "weight"),
     ("--event-column", "event"),
+    ("--date-column", "date"),
+    ("--value-column", "value"),
+    ("--symbol-column", "symbol"),
 )
 
 
@@ -250,6 +253,17 @@ def train(
     item_column: FieldColumnOpt = None,
     weight_column: FieldColumnOpt = None,
     event_column: FieldColumnOpt = None,
+    date_column: Annotated[
+        str | None, typer.Option(help="Date column of a price table (forecast).")
+    ] = None,
+    value_column: Annotated[
+        str | None,
+        typer.Option(help="Price column of a price table (forecast), e.g. the adjusted close."),
+    ] = None,
+    symbol_column: Annotated[
+        str | None,
+        typer.Option(help="Symbol column of a price table (forecast); none: one series."),
+    ] = None,
     size: Annotated[
         str, typer.Option(help="Built-in data size: tiny, small or default.")
     ] = "default",
@@ -269,7 +283,9 @@ def train(
 
     Recommendations learn from an interaction log instead of a labelled table:
     ``train recommend --interactions events.csv --user-column customer --item-column product
-    [--users users.csv] [--items products.csv]``.
+    [--users users.csv] [--items products.csv]``. Forecasting learns from daily prices:
+    ``train forecast --data prices.csv --date-column Date --value-column "Adj Close"
+    [--symbol-column Ticker]``.
     """
     from nexafi_ai.io import read_table
     from nexafi_ai.training import train_and_register
@@ -282,6 +298,9 @@ def train(
         "item_id": item_column,
         "weight": weight_column,
         "event": event_column,
+        "date": date_column,
+        "value": value_column,
+        "symbol": symbol_column,
     }
     mapping = _field_mapping(column, shorthands)
     if data is None:
@@ -393,6 +412,23 @@ def batch(
             help="Recommendations per user (recommend; default 10): one output row per rank.",
         ),
     ] = None,
+    horizon: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=60,
+            help="Trading days to forecast (forecast; default 5): one output row per step.",
+        ),
+    ] = None,
+    date_column: Annotated[
+        str | None, typer.Option(help="Date column of a price table (forecast).")
+    ] = None,
+    value_column: Annotated[
+        str | None, typer.Option(help="Price column of a price table (forecast).")
+    ] = None,
+    symbol_column: Annotated[
+        str | None, typer.Option(help="Symbol column of a price table (forecast).")
+    ] = None,
     option: Annotated[
         list[str] | None,
         typer.Option("--option", help="A use-case batch setting, KEY=VALUE (repeatable)."),
@@ -402,6 +438,8 @@ def batch(
 
     Recommendations write one row per user and rank: ``batch recommend --input users.csv
     --output recs.csv -k 10`` repeats each user's columns for each of their top 10 products.
+    Forecasts write one row per symbol and step: ``batch forecast --input prices.csv --output
+    forecasts.csv --horizon 5`` repeats each symbol's last row for each of the 5 days ahead.
     The file is scored in chunks, each one committed as it finishes; after a crash, the same
     command resumes the job where it stopped (same use case, files, options, model version).
     """
@@ -411,14 +449,17 @@ def batch(
     uc = _use_case(use_case)
     if engine not in ("local", "dask"):
         raise typer.BadParameter("expected local or dask", param_hint="--engine")
-    columns = _parse_columns(column)
+    price_columns = {"date": date_column, "value": value_column, "symbol": symbol_column}
+    columns = _field_mapping(column, price_columns)
     options = _parse_pairs(option, "--option", "KEY=VALUE")
-    if k is not None:
-        if options.get("k", str(k)) != str(k):
+    for key, value, flag in (("k", k, "-k"), ("horizon", horizon, "--horizon")):
+        if value is None:
+            continue
+        if options.get(key, str(value)) != str(value):
             raise typer.BadParameter(
-                f"--option k={options['k']} disagrees with -k {k}", param_hint="-k"
+                f"--option {key}={options[key]} disagrees with {flag} {value}", param_hint=flag
             )
-        options["k"] = str(k)
+        options[key] = str(value)
     _upgrade(settings)
     store, registry = _job_store(settings), _registry(settings)
     try:

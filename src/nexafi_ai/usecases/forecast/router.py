@@ -1,0 +1,186 @@
+"""``POST /v1/forecast`` and ``GET /v1/market/{symbol}/trend``.
+
+A fintech app asks for a price forecast with intervals, for a symbol the model was trained on
+or for a series it sends (``POST``), or for the direction and volatility of a stored symbol
+over the next days (``GET``). Both need the ``score`` scope like the other business endpoints
+and log every answer to ``inference_log`` before it leaves (a full log refuses with 503 rather
+than answer without a record).
+
+A stored symbol is answered from arrays kept in the model (well under a millisecond), so it
+runs on the event loop: a thread hop would cost more than the work. A sent series is fitted on
+the fly (tens of milliseconds for thousands of points), which would stall every other request
+on the loop, so it runs in the thread pool.
+
+The two routes live under different prefixes, so the router has none and names full paths.
+This module deliberately has no ``from __future__ import annotations``: FastAPI reads the
+parameter and body types from the handlers' annotations at run time.
+"""
+
+import time
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Path, Query, Response
+from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
+
+from nexafi_ai.db.tables import utcnow
+from nexafi_ai.serving.context import ServiceContext
+from nexafi_ai.serving.deps import ScoreScope
+from nexafi_ai.serving.errors import ApiError
+from nexafi_ai.serving.handles import LoadedModel
+from nexafi_ai.serving.log_writer import LogBackpressure
+from nexafi_ai.serving.routes.predict import request_id_from
+from nexafi_ai.usecases.base import LogFields, RequestFieldError, UseCase
+from nexafi_ai.usecases.fields import Token
+from nexafi_ai.usecases.forecast.model import ForecastModel, UnknownSymbolError
+from nexafi_ai.usecases.forecast.schemas import ForecastOut, ForecastRequest, TrendOut
+
+__all__ = ["forecast_router"]
+
+_JSON = "application/json"
+_MAX_HORIZON = 60
+_ERRORS: dict[int | str, dict[str, str]] = {
+    404: {"description": "Symbol unknown to the served model; field symbol"},
+    422: {"description": "Invalid request; error.field names the field"},
+    503: {"description": "No forecast model loaded, or the inference log is full"},
+}
+
+
+def forecast_router(use_case: UseCase, service: ServiceContext) -> APIRouter:
+    """The forecasting endpoints, bound to the service's live model handle."""
+    router = APIRouter(tags=[use_case.name])
+    handle = service.handles[use_case.name]
+    writer = service.log_writer
+
+    def live() -> tuple[LoadedModel, ForecastModel]:
+        loaded = handle.current
+        if loaded is None:
+            raise ApiError(503, "model_not_loaded", f"no {use_case.name} model is loaded")
+        model = loaded.model
+        if not isinstance(model, ForecastModel):
+            raise ApiError(503, "model_not_loaded", f"the {use_case.name} model is not loaded")
+        return loaded, model
+
+    def unknown(exc: UnknownSymbolError) -> ApiError:
+        field = str(getattr(exc, "field", "symbol"))
+        return ApiError(
+            404,
+            "not_found",
+            f"{field}: the served model has no history for this symbol; send its series instead",
+            field,
+        )
+
+    def logged(
+        loaded: LoadedModel,
+        request_id: str,
+        inputs: dict[str, Any],
+        out: BaseModel,
+        fields: LogFields,
+        start: float,
+    ) -> Response:
+        """Queue the answer to the inference log, then send it (the record comes first)."""
+        payload = out.model_dump_json()
+        try:
+            writer.submit(
+                {
+                    "request_id": request_id,
+                    "use_case": use_case.name,
+                    "entity_id": fields.entity_id,
+                    "model_name": loaded.name,
+                    "model_version": loaded.version,
+                    "inputs": inputs,
+                    "outputs": out.model_dump(mode="json"),
+                    "score": fields.score,
+                    "decision": fields.decision,
+                    "latency_ms": (time.perf_counter() - start) * 1000.0,
+                    "shadow": None,
+                    "created_at": utcnow(),
+                }
+            )
+        except LogBackpressure as exc:
+            raise ApiError(503, "log_unavailable", "inference log is full; retry later") from exc
+        return Response(
+            payload,
+            media_type=_JSON,
+            headers={"X-Request-ID": request_id, "X-Model-Version": loaded.version},
+        )
+
+    async def forecast(
+        body: ForecastRequest,
+        _: ScoreScope,
+        x_request_id: Annotated[str | None, Header()] = None,
+    ) -> Response:
+        start = time.perf_counter()
+        request_id = request_id_from(x_request_id)
+        loaded, model = live()
+        try:
+            if body.series is None:
+                out = model.forecast(body, version=loaded.version)
+            else:
+                out = await run_in_threadpool(model.forecast, body, loaded.version)
+        except UnknownSymbolError as exc:
+            raise unknown(exc) from exc
+        except RequestFieldError as exc:
+            raise ApiError(422, "validation_error", str(exc), exc.field) from exc
+        if out.model_version != loaded.version:  # the registry's version, whatever the model says
+            out = out.model_copy(update={"model_version": loaded.version})
+        fields = use_case.log_fields(body, out)
+        inputs = body.model_dump(mode="json")
+        return logged(loaded, request_id, inputs, out, fields, start)
+
+    async def trend(
+        symbol: Annotated[Token, Path(description="A symbol the served model was trained on.")],
+        _: ScoreScope,
+        horizon: Annotated[
+            int, Query(ge=1, le=_MAX_HORIZON, description="Trading days ahead.")
+        ] = 5,
+        x_request_id: Annotated[str | None, Header()] = None,
+    ) -> Response:
+        start = time.perf_counter()
+        request_id = request_id_from(x_request_id)
+        loaded, model = live()
+        try:
+            out = model.trend(symbol, horizon=horizon, version=loaded.version)
+        except UnknownSymbolError as exc:
+            raise unknown(exc) from exc
+        except RequestFieldError as exc:
+            raise ApiError(422, "validation_error", str(exc), exc.field) from exc
+        if out.model_version != loaded.version:
+            out = out.model_copy(update={"model_version": loaded.version})
+        fields = LogFields(entity_id=out.symbol, score=out.probability_up, decision=out.signal)
+        inputs = {"symbol": symbol, "horizon": horizon, "endpoint": "trend"}
+        return logged(loaded, request_id, inputs, out, fields, start)
+
+    router.add_api_route(
+        "/v1/forecast",
+        forecast,
+        methods=["POST"],
+        summary="Price forecast with intervals for a stored symbol or a sent series",
+        description=(
+            "Send symbol (one the served model was trained on) or series (timestamped prices, "
+            "enough of them for the model's method), a horizon in trading days (1-60) and the "
+            "interval levels (50-99, default 80 and 95). model names the point forecast served; "
+            "random_walk_fallback says the validated model did not beat the random walk "
+            "significantly, so the random walk is served, and explanation says why. validation "
+            "holds the rolling-origin results against the random walk. Requires the `score` "
+            "scope."
+        ),
+        response_model=ForecastOut,
+        responses=_ERRORS,
+    )
+    router.add_api_route(
+        "/v1/market/{symbol}/trend",
+        trend,
+        methods=["GET"],
+        summary="Direction and volatility of a stored symbol over the next days",
+        description=(
+            "The probability that the price is higher after horizon trading days, the expected "
+            "return, the daily and annualised volatility forecast, and a signal that is neutral "
+            "unless the probability is clearly away from one half. A symbol the model was not "
+            "trained on is 404 (field symbol): POST its series to /v1/forecast instead. "
+            "Requires the `score` scope."
+        ),
+        response_model=TrendOut,
+        responses=_ERRORS,
+    )
+    return router
