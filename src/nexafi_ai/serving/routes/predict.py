@@ -17,11 +17,10 @@ from typing import Any
 from fastapi import APIRouter, Header, Response
 from pydantic import BaseModel
 
-from nexafi_ai.db.tables import utcnow
+from nexafi_ai.serving.answers import inference_row, submit
 from nexafi_ai.serving.context import ServiceContext
 from nexafi_ai.serving.deps import ScoreScope
 from nexafi_ai.serving.errors import ApiError
-from nexafi_ai.serving.log_writer import InferenceRow, LogBackpressure
 from nexafi_ai.usecases.base import RequestFieldError, UseCase
 
 __all__ = ["predict_router", "request_id_from"]
@@ -73,26 +72,12 @@ def predict_router(
             raise ApiError(422, "validation_error", str(exc), exc.field) from exc
         if "model_version" in type(answer).model_fields:  # models answer unaware of the registry
             answer = answer.model_copy(update={"model_version": loaded.version})
-        latency_ms = (time.perf_counter() - start) * 1000.0
         fields = use_case.log_fields(body, answer)
-        row: InferenceRow = {
-            "request_id": request_id,
-            "use_case": use_case.name,
-            "entity_id": fields.entity_id,
-            "model_name": loaded.name,
-            "model_version": loaded.version,
-            "inputs": body.model_dump(mode="json"),
-            "outputs": answer.model_dump(mode="json"),
-            "score": fields.score,
-            "decision": fields.decision,
-            "latency_ms": latency_ms,
-            "shadow": None,
-            "created_at": utcnow(),
-        }
-        try:
-            writer.submit(row)
-        except LogBackpressure as exc:
-            raise ApiError(503, "log_unavailable", "inference log is full; retry later") from exc
+        inputs = body.model_dump(mode="json")
+        outputs = answer.model_dump(mode="json")
+        submit(
+            writer, inference_row(use_case.name, loaded, request_id, inputs, outputs, fields, start)
+        )
         response.headers["X-Request-ID"] = request_id
         response.headers["X-Model-Version"] = loaded.version
         return answer

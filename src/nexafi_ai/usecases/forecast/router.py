@@ -23,12 +23,11 @@ from fastapi import APIRouter, Header, Path, Query, Response
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-from nexafi_ai.db.tables import utcnow
+from nexafi_ai.serving.answers import logged_response
 from nexafi_ai.serving.context import ServiceContext
 from nexafi_ai.serving.deps import ScoreScope
 from nexafi_ai.serving.errors import ApiError
 from nexafi_ai.serving.handles import LoadedModel
-from nexafi_ai.serving.log_writer import LogBackpressure
 from nexafi_ai.serving.routes.predict import request_id_from
 from nexafi_ai.usecases.base import LogFields, RequestFieldError, UseCase
 from nexafi_ai.usecases.fields import Token
@@ -78,31 +77,8 @@ def forecast_router(use_case: UseCase, service: ServiceContext) -> APIRouter:
         fields: LogFields,
         start: float,
     ) -> Response:
-        """Queue the answer to the inference log, then send it (the record comes first)."""
-        payload = out.model_dump_json()
-        try:
-            writer.submit(
-                {
-                    "request_id": request_id,
-                    "use_case": use_case.name,
-                    "entity_id": fields.entity_id,
-                    "model_name": loaded.name,
-                    "model_version": loaded.version,
-                    "inputs": inputs,
-                    "outputs": out.model_dump(mode="json"),
-                    "score": fields.score,
-                    "decision": fields.decision,
-                    "latency_ms": (time.perf_counter() - start) * 1000.0,
-                    "shadow": None,
-                    "created_at": utcnow(),
-                }
-            )
-        except LogBackpressure as exc:
-            raise ApiError(503, "log_unavailable", "inference log is full; retry later") from exc
-        return Response(
-            payload,
-            media_type=_JSON,
-            headers={"X-Request-ID": request_id, "X-Model-Version": loaded.version},
+        return logged_response(
+            writer, use_case.name, loaded, request_id, inputs, out, fields, start
         )
 
     async def forecast(

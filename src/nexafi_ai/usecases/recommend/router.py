@@ -20,11 +20,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Query, Response
 
-from nexafi_ai.db.tables import utcnow
+from nexafi_ai.serving.answers import logged_response
 from nexafi_ai.serving.context import ServiceContext
 from nexafi_ai.serving.deps import ScoreScope
 from nexafi_ai.serving.errors import ApiError
-from nexafi_ai.serving.log_writer import LogBackpressure
 from nexafi_ai.serving.routes.predict import request_id_from
 from nexafi_ai.usecases.base import RequestFieldError, UseCase
 from nexafi_ai.usecases.fields import Token
@@ -69,32 +68,11 @@ def recommend_router(use_case: UseCase, service: ServiceContext) -> APIRouter:
             raise ApiError(422, "validation_error", str(exc), exc.field) from exc
         if out.model_version != loaded.version:  # the registry's version, whatever the model says
             out = out.model_copy(update={"model_version": loaded.version})
-        payload = out.model_dump_json()
         # The customer (None for an anonymous profile), the top score and the strategy.
         fields = use_case.log_fields(request, out)
-        try:
-            writer.submit(
-                {
-                    "request_id": request_id,
-                    "use_case": use_case.name,
-                    "entity_id": fields.entity_id,
-                    "model_name": loaded.name,
-                    "model_version": loaded.version,
-                    "inputs": request.model_dump(mode="json"),
-                    "outputs": out.model_dump(mode="json"),
-                    "score": fields.score,
-                    "decision": fields.decision,
-                    "latency_ms": (time.perf_counter() - start) * 1000.0,
-                    "shadow": None,
-                    "created_at": utcnow(),
-                }
-            )
-        except LogBackpressure as exc:
-            raise ApiError(503, "log_unavailable", "inference log is full; retry later") from exc
-        return Response(
-            payload,
-            media_type=_JSON,
-            headers={"X-Request-ID": request_id, "X-Model-Version": loaded.version},
+        inputs = request.model_dump(mode="json")
+        return logged_response(
+            writer, use_case.name, loaded, request_id, inputs, out, fields, start
         )
 
     async def for_user(
