@@ -31,7 +31,7 @@ from nexafi_ai.serving.handles import ModelHandle, ModelLoadError
 from nexafi_ai.serving.log_writer import InferenceLogWriter
 from nexafi_ai.serving.metrics import ServiceMetrics
 from nexafi_ai.serving.middleware import GuardMiddleware
-from nexafi_ai.serving.routes import health, jobs, models
+from nexafi_ai.serving.routes import health, jobs, labels, models
 from nexafi_ai.settings import Settings, get_settings
 from nexafi_ai.usecases import UseCase, all_use_cases
 
@@ -176,6 +176,7 @@ def create_app(
     app.include_router(health.router)
     app.include_router(models.router)
     app.include_router(jobs.router)
+    app.include_router(labels.router)
     for use_case in ctx.use_cases.values():
         app.include_router(use_case.router(ctx))
     return app

@@ -14,8 +14,16 @@ from fastapi import Depends, Header, Request
 
 from nexafi_ai.serving.auth import Principal, presented_key
 from nexafi_ai.serving.context import ServiceContext
+from nexafi_ai.serving.errors import ApiError
 
-__all__ = ["AdminScope", "ContextDep", "ReadScope", "ScoreScope", "require_scope"]
+__all__ = [
+    "AdminScope",
+    "ContextDep",
+    "ReadScope",
+    "ScoreScope",
+    "require_any_scope",
+    "require_scope",
+]
 
 
 async def get_context(request: Request) -> ServiceContext:
@@ -36,6 +44,28 @@ def require_scope(scope: str) -> Callable[..., Awaitable[Principal]]:
     ) -> Principal:
         principal = ctx.authenticator.authenticate(presented_key(x_api_key, authorization))
         return principal.require(scope)
+
+    return dependency
+
+
+def require_any_scope(*scopes: str) -> Callable[..., Awaitable[Principal]]:
+    """Like :func:`require_scope`, but any one of ``scopes`` is enough (401, then 403).
+
+    For endpoints two roles legitimately share, e.g. labels: analysts record verdicts, admins
+    load chargeback files; neither role should need the other's scope for it.
+    """
+    wanted = frozenset(scopes)
+    named = " or ".join(f"'{s}'" for s in sorted(wanted))
+
+    async def dependency(
+        ctx: ContextDep,
+        x_api_key: Annotated[str | None, Header()] = None,
+        authorization: Annotated[str | None, Header()] = None,
+    ) -> Principal:
+        principal = ctx.authenticator.authenticate(presented_key(x_api_key, authorization))
+        if not principal.scopes & wanted:
+            raise ApiError(403, "forbidden", f"this API key lacks the {named} scope")
+        return principal
 
     return dependency
 
