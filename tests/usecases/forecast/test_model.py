@@ -173,3 +173,19 @@ def test_a_model_with_real_skill_is_served() -> None:
     assert out.random_walk_fallback is False
     assert out.model == selection["served"]
     assert "beat the random walk" in out.explanation
+
+
+def test_lstm_without_torch_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from nexafi_ai.usecases.forecast import train
+    from nexafi_ai.usecases.forecast.models import make_forecaster
+    from nexafi_ai.usecases.forecast.selection import DEFAULT_MODELS
+
+    assert "lstm" not in DEFAULT_MODELS  # opt-in: the default never depends on what is installed
+    monkeypatch.setattr(train, "torch_available", lambda: False)
+    with pytest.raises(ValueError, match=r"install the deep extra: pip install \.\[deep\]"):
+        train.TrainOptions.of({"models": "drift,lstm"})
+    monkeypatch.setitem(sys.modules, "torch", None)  # import torch now raises ImportError
+    with pytest.raises(ValueError, match=r"pip install \.\[deep\]"):
+        make_forecaster("lstm")

@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -34,6 +34,7 @@ from scipy import stats  # type: ignore[import-untyped]
 
 from nexafi_ai.usecases.base import RequestFieldError
 from nexafi_ai.usecases.forecast.data import Calendar, next_timestamps, series_calendar
+from nexafi_ai.usecases.forecast.lstm import LstmForecaster
 from nexafi_ai.usecases.forecast.models import (
     LightGbmForecaster,
     PointForecaster,
@@ -64,6 +65,7 @@ FloatArray = NDArray[np.float64]
 SPEC_FILE: Final = "forecast_model.json"
 ARRAYS_FILE: Final = "forecast_arrays.npz"
 BOOSTER_FILE: Final = "forecast_lightgbm.txt"
+LSTM_FILE: Final = "forecast_lstm.npz"
 UNREGISTERED: Final = "unregistered"
 #: The largest horizon a request may ask for (as ``ForecastRequest.horizon``).
 MAX_HORIZON: Final = 60
@@ -130,6 +132,7 @@ class ForecastModel:
         explanation: str,
         validation: dict[str, float | str | bool | None],
         booster_text: str | None = None,
+        lstm_weights: Mapping[str, NDArray[Any]] | None = None,
         info: dict[str, Any] | None = None,
         interval_scale: float = 1.0,
     ) -> None:
@@ -154,6 +157,13 @@ class ForecastModel:
         )
         if method == "lightgbm" and self._booster is None:
             raise ValueError("a lightgbm forecast model needs its booster")
+        #: The LSTM's state dict as numpy arrays (stored as ``.npz``, never pickle).
+        self.lstm_weights = dict(lstm_weights) if lstm_weights else None
+        self._lstm: LstmForecaster | None = (
+            LstmForecaster.from_arrays(self.lstm_weights) if self.lstm_weights else None
+        )
+        if method == "lstm" and self._lstm is None:
+            raise ValueError("an lstm forecast model needs its weights")
 
     # ------------------------------------------------------------------ state per series
     @property
@@ -177,6 +187,8 @@ class ForecastModel:
         """The served method ready for a new series, and whether it must be fitted on it."""
         if self._booster is not None:
             return self._booster, False
+        if self._lstm is not None:
+            return self._lstm, False
         return make_forecaster(self.method), True
 
     def fitted(
@@ -345,7 +357,8 @@ class ForecastModel:
 
     # ------------------------------------------------------------------ persistence
     def save(self, directory: Path) -> None:
-        """``forecast_model.json`` + ``forecast_arrays.npz`` (+ LightGBM's text model)."""
+        """``forecast_model.json`` + ``forecast_arrays.npz`` (+ LightGBM's text model, or the
+        LSTM's weights as ``forecast_lstm.npz``)."""
         directory.mkdir(parents=True, exist_ok=True)
         lengths = [len(h) for h in self.histories]
         spec: dict[str, Any] = {
@@ -361,6 +374,7 @@ class ForecastModel:
             "info": self.info,
             "interval_scale": self.interval_scale,
             "booster": BOOSTER_FILE if self.booster_text else None,
+            "lstm": LSTM_FILE if self.lstm_weights else None,
         }
         (directory / SPEC_FILE).write_text(json.dumps(spec, indent=1, sort_keys=True))
         np.savez(
@@ -371,6 +385,9 @@ class ForecastModel:
         )
         if self.booster_text:
             (directory / BOOSTER_FILE).write_text(self.booster_text)
+        if self.lstm_weights:
+            weights: dict[str, Any] = self.lstm_weights
+            np.savez(directory / LSTM_FILE, **weights)
 
     @classmethod
     def load(cls, directory: Path) -> ForecastModel:
@@ -381,6 +398,10 @@ class ForecastModel:
             flat, lengths, paths = npz["histories"], npz["lengths"], npz["paths"]
         histories = np.split(flat, np.cumsum(lengths)[:-1]) if len(lengths) else []
         booster = spec.get("booster")
+        lstm = None
+        if spec.get("lstm"):
+            with np.load(directory / spec["lstm"], allow_pickle=False) as npz:
+                lstm = {key: npz[key] for key in npz.files}
         return cls(
             method=spec["method"],
             horizon=int(spec["horizon"]),
@@ -393,6 +414,7 @@ class ForecastModel:
             explanation=spec["explanation"],
             validation=spec["validation"],
             booster_text=(directory / booster).read_text() if booster else None,
+            lstm_weights=lstm,
             info=spec.get("info", {}),
             interval_scale=float(spec.get("interval_scale", 1.0)),
         )

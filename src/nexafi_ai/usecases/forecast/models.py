@@ -12,7 +12,10 @@ price forecast positive (``p[t] * exp(path)``).
   then rolled forward with fixed parameters (``forward``), which costs microseconds;
 * ``lightgbm``: one gradient-boosted model pooled over symbols, on lagged returns, rolling
   means and volatilities, predicting the cumulative return over the training horizon ``h``.
-  Its path is ``min(k, h) / h`` times that prediction: it claims no skill beyond ``h``.
+  Its path is ``min(k, h) / h`` times that prediction: it claims no skill beyond ``h``;
+* ``lstm`` (optional, ``pip install .[deep]``): a small LSTM pooled over symbols on the last
+  standardised returns (:mod:`nexafi_ai.usecases.forecast.lstm`); without PyTorch asking for it
+  raises a ``ValueError`` naming the extra.
 
 The life cycle is ``fit(histories, horizon, seed)`` on each symbol's log prices before the first
 forecast origin (one fitted state per symbol, or one pooled model), then
@@ -50,7 +53,8 @@ FloatArray = NDArray[np.float64]
 #: Trailing observations the statistical models are fitted on and rolled forward with.
 WINDOW = 500
 #: Every model name, cheapest first; ``random_walk`` is the baseline.
-MODEL_NAMES = ("random_walk", "drift", "theta", "auto_ets", "auto_arima", "lightgbm")
+#: ``lstm`` needs the ``deep`` extra (PyTorch).
+MODEL_NAMES = ("random_walk", "drift", "theta", "auto_ets", "auto_arima", "lightgbm", "lstm")
 #: Lags of the daily log return and the windows of the rolling means and volatilities.
 _LAGS = (1, 2, 3, 4, 5)
 _WINDOWS = (5, 20, 60)
@@ -298,6 +302,13 @@ def make_forecaster(name: str) -> PointForecaster:
     >>> make_forecaster("drift").name
     'drift'
     """
+    if name == "lstm":
+        # Imported here: the module needs nothing from torch until a model is fitted, but
+        # it imports this one.
+        from nexafi_ai.usecases.forecast.lstm import LstmForecaster, require_torch
+
+        require_torch()
+        return LstmForecaster()
     if name not in _FORECASTERS:
         raise ValueError(f"unknown forecast model {name!r}; known: {', '.join(MODEL_NAMES)}")
     return _FORECASTERS[name]()

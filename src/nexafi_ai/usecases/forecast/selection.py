@@ -45,6 +45,7 @@ from nexafi_ai.evaluation.forecasting import (
     rmse,
     rolling_origin_splits,
 )
+from nexafi_ai.usecases.forecast.lstm import LstmForecaster
 from nexafi_ai.usecases.forecast.models import (
     LightGbmForecaster,
     PointForecaster,
@@ -64,7 +65,9 @@ __all__ = [
 
 FloatArray = NDArray[np.float64]
 
-#: Models compared by default (the random walk is always added as the baseline).
+#: Models compared by default (the random walk is always added as the baseline). ``lstm``
+#: (the ``deep`` extra) is compared only when asked for: a default that changed with what is
+#: installed would make the same command select differently on different machines.
 DEFAULT_MODELS = ("drift", "theta", "auto_ets", "auto_arima", "lightgbm")
 #: Observations a symbol needs before its first validation origin.
 MIN_TRAIN = 250
@@ -235,6 +238,8 @@ def _paths(
         # Feature rows of all origins in one call: the booster's per-call overhead dominates.
         features = lag_features(log_prices)[origins - 1]
         return forecaster.predict_rows(features, horizon)
+    if isinstance(forecaster, LstmForecaster):
+        return forecaster.predict_origins(log_prices, origins, horizon)
     return np.stack(
         [forecaster.predict(index, log_prices[: int(o)], horizon) for o in origins]
     ).reshape(len(origins), horizon)

@@ -26,6 +26,7 @@ from numpy.typing import NDArray
 
 from nexafi_ai.usecases.base import FitResult, check_options
 from nexafi_ai.usecases.forecast.data import series_calendar
+from nexafi_ai.usecases.forecast.lstm import INSTALL_HINT, LstmForecaster, torch_available
 from nexafi_ai.usecases.forecast.model import (
     GARCH_RETURNS,
     HISTORY,
@@ -93,6 +94,8 @@ class TrainOptions:
                     raise ValueError(
                         f"option models: unknown model {name!r}; known: {', '.join(candidates)}"
                     )
+                if name == "lstm" and not torch_available():
+                    raise ValueError(f"option models: {INSTALL_HINT}")
             models = tuple(dict.fromkeys(names))
         return cls(horizon=horizon, folds=folds, models=models)
 
@@ -193,6 +196,7 @@ def fit_forecast(
     )
     garch = [fit_garch(np.diff(h)[-GARCH_RETURNS:]) for h in panel.log_prices]
     booster = forecaster.to_text() if isinstance(forecaster, LightGbmForecaster) else None
+    lstm = forecaster.to_arrays() if isinstance(forecaster, LstmForecaster) else None
     model = ForecastModel(
         method=selection.served,
         horizon=settings.horizon,
@@ -205,6 +209,7 @@ def fit_forecast(
         explanation=selection.explanation(),
         validation=_validation(selection, volatility),
         booster_text=booster,
+        lstm_weights=lstm,
         info={"seed": seed, "settings": settings.to_json()},
         interval_scale=float(volatility.get("interval_scale", 1.0)),
     )
