@@ -198,6 +198,15 @@ ColumnOpt = Annotated[
     typer.Option("--column", help="Map a field to your column: FIELD=COLUMN (repeatable)."),
 ]
 FieldColumnOpt = Annotated[str | None, typer.Option(help="Your column for this field.")]
+DateColumnOpt = Annotated[str | None, typer.Option(help="Date column of a price table (forecast).")]
+ValueColumnOpt = Annotated[
+    str | None,
+    typer.Option(help="Price column of a price table (forecast), e.g. the adjusted close."),
+]
+SymbolColumnOpt = Annotated[
+    str | None,
+    typer.Option(help="Symbol column of a price table (forecast); none: one series."),
+]
 #: Shorthand options for ``--column FIELD=COLUMN``: (option name, field).
 _FIELD_OPTIONS = (
     ("--user-column", "user_id"),
@@ -253,17 +262,9 @@ def train(
     item_column: FieldColumnOpt = None,
     weight_column: FieldColumnOpt = None,
     event_column: FieldColumnOpt = None,
-    date_column: Annotated[
-        str | None, typer.Option(help="Date column of a price table (forecast).")
-    ] = None,
-    value_column: Annotated[
-        str | None,
-        typer.Option(help="Price column of a price table (forecast), e.g. the adjusted close."),
-    ] = None,
-    symbol_column: Annotated[
-        str | None,
-        typer.Option(help="Symbol column of a price table (forecast); none: one series."),
-    ] = None,
+    date_column: DateColumnOpt = None,
+    value_column: ValueColumnOpt = None,
+    symbol_column: SymbolColumnOpt = None,
     size: Annotated[
         str, typer.Option(help="Built-in data size: tiny, small or default.")
     ] = "default",
@@ -420,15 +421,9 @@ def batch(
             help="Trading days to forecast (forecast; default 5): one output row per step.",
         ),
     ] = None,
-    date_column: Annotated[
-        str | None, typer.Option(help="Date column of a price table (forecast).")
-    ] = None,
-    value_column: Annotated[
-        str | None, typer.Option(help="Price column of a price table (forecast).")
-    ] = None,
-    symbol_column: Annotated[
-        str | None, typer.Option(help="Symbol column of a price table (forecast).")
-    ] = None,
+    date_column: DateColumnOpt = None,
+    value_column: ValueColumnOpt = None,
+    symbol_column: SymbolColumnOpt = None,
     option: Annotated[
         list[str] | None,
         typer.Option("--option", help="A use-case batch setting, KEY=VALUE (repeatable)."),
