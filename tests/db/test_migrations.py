@@ -18,7 +18,14 @@ def test_schema_matches_tables_on_both_databases(engine: Engine) -> None:
         )
     assert diff == []
     names = set(inspect(engine).get_table_names())
-    assert {"inference_log", "labels", "batch_jobs", "audit_log"} <= names
+    assert {
+        "inference_log",
+        "labels",
+        "batch_jobs",
+        "audit_log",
+        "drift_reports",
+        "review_queue",
+    } <= names
 
 
 def test_upgrade_is_idempotent(engine: Engine) -> None:

@@ -33,9 +33,11 @@ __all__ = [
     "UTCDateTime",
     "audit_log",
     "batch_jobs",
+    "drift_reports",
     "inference_log",
     "labels",
     "metadata",
+    "review_queue",
     "utcnow",
 ]
 
@@ -161,4 +163,47 @@ audit_log = Table(
     Column("details", JSONType, nullable=False, default=dict),
     Column("created_at", UTCDateTime, nullable=False, default=utcnow),
     Index(None, "target", "created_at"),
+)
+
+
+drift_reports = Table(
+    "drift_reports",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("use_case", String(32), nullable=False),
+    Column("model_name", String(128), nullable=False),
+    #: The version whose frozen reference the window was compared with.
+    Column("model_version", String(32), nullable=False),
+    Column("window_start", UTCDateTime, nullable=False),
+    Column("window_end", UTCDateTime, nullable=False),
+    Column("n_rows", BigInteger, nullable=False),
+    #: Worst feature status: ok, warn or alert (indexed apart so triggers need no JSON).
+    Column("status", String(8), nullable=False),
+    Column("report", JSONType, nullable=False),
+    Column("created_by", String(128), nullable=True),
+    Column("created_at", UTCDateTime, nullable=False, default=utcnow),
+    Index(None, "use_case", "created_at"),
+)
+
+review_queue = Table(
+    "review_queue",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("use_case", String(32), nullable=False),
+    Column("entity_id", String(128), nullable=False),
+    #: One queue entry per logged inference; written in the same transaction as the log row.
+    Column("request_id", String(64), nullable=False, unique=True),
+    Column("model_version", String(32), nullable=False),
+    Column("score", Float, nullable=True),
+    #: What an analyst needs at a glance (amount, merchant, reasons), never a card number.
+    Column("summary", JSONType, nullable=False, default=dict),
+    #: open -> decided; a decided entry may be decided again (a corrected verdict).
+    Column("status", String(16), nullable=False, default="open"),
+    Column("verdict", String(64), nullable=True),
+    Column("analyst", String(128), nullable=True),
+    Column("note", Text, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False, default=utcnow),
+    Column("decided_at", UTCDateTime, nullable=True),
+    Index(None, "status", "created_at"),
+    Index(None, "use_case", "entity_id"),
 )

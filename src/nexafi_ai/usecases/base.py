@@ -128,6 +128,10 @@ class UseCase(ABC):
     #: ``options`` of ``POST /v1/jobs``); a job naming another key is refused when created,
     #: before any row is scored.
     batch_options: ClassVar[tuple[str, ...]] = ()
+    #: What live performance measures once labels arrive: ``"classification"`` (a label is
+    #: the outcome the score predicted: fraud, default), ``"ranking"`` (a label is the item
+    #: the user took up) or ``"forecast"`` (realised values graded against the forecast).
+    performance_kind: ClassVar[str] = "classification"
 
     @abstractmethod
     def builtin_data(self, *, size: str = "default", seed: int = 0) -> TrainingData:
@@ -206,6 +210,32 @@ class UseCase(ABC):
         """What of a scored request goes into the indexed log columns."""
         score = getattr(response, "score", None)
         return LogFields(score=float(score) if isinstance(score, int | float) else None)
+
+    def label_value(self, text: str) -> float:
+        """A stored label as the number metrics need (1.0 positive, 0.0 negative).
+
+        Raises ValueError for text this use case cannot read as an outcome. Only used when
+        :attr:`performance_kind` is ``"classification"``.
+        """
+        lowered = text.strip().lower()
+        if lowered in {"1", "true", "yes", "positive"}:
+            return 1.0
+        if lowered in {"0", "false", "no", "negative"}:
+            return 0.0
+        raise ValueError(f"cannot read {text!r} as a {self.name} outcome")
+
+    def training_set_from_log(self, logged: pd.DataFrame) -> TrainingData:
+        """Training data rebuilt from logged inferences and their labels (retraining).
+
+        ``logged`` has the logged ``inputs`` (dicts), ``created_at``, ``entity_id`` and
+        ``label`` (text, None where unlabelled) of every inference in the training window, as
+        known at the retrain's cut-off (no label from after it). Use cases whose requests do
+        not carry what training needs keep this default and retrain from a file instead.
+        """
+        raise NotImplementedError(
+            f"the {self.name} use case cannot rebuild training data from its log; "
+            "retrain it from a file"
+        )
 
     def restore_state(self, service: ServiceContext) -> None:
         """Rebuild process-local online state (feature windows) from stored history.

@@ -1,0 +1,177 @@
+"""Read windows of the inference log (and its labels) as tables, with the JSON flattened in SQL.
+
+Monitoring, live performance and retraining all start from "the logged inferences of one use
+case between two instants". Values inside the ``inputs`` / ``outputs`` JSON documents are
+extracted by the database (``json_extract`` on SQLite, ``#>>`` on PostgreSQL), so Python never
+parses a million JSON documents to read twenty numbers from each.
+
+Labels join by ``(use_case, entity_id)`` and are read *as of* an instant: a label observed later
+than ``as_of`` does not exist yet, and a label only counts for inferences logged before it was
+observed (an outcome cannot grade a score made after it was known). When an entity has several
+labels (a chargeback and an analyst verdict), the one observed last wins; when it was scored
+several times, the last score before the label is the one graded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+import pandas as pd
+from sqlalchemy import ColumnElement, Engine, and_, select
+
+from nexafi_ai.db.tables import inference_log, labels
+
+__all__ = ["JSON_COLUMNS", "LoggedColumn", "labelled_inferences", "logged_values"]
+
+#: Columns of ``inference_log`` holding JSON documents a path may reach into.
+JSON_COLUMNS = ("inputs", "outputs", "shadow")
+#: Plain columns every window read returns beside the requested values.
+_BASE = ("request_id", "entity_id", "model_version", "score", "decision", "created_at")
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedColumn:
+    """Where a monitored value lives in a log row and how to read it.
+
+    ``path`` starts with a JSON column (``("inputs", "features", "amount")``) or names a plain
+    column (``("score",)``); numeric values are read as floats, categorical ones as text.
+    """
+
+    path: tuple[str, ...]
+    kind: Literal["numeric", "categorical"] = "numeric"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"path": list(self.path), "kind": self.kind}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> LoggedColumn:
+        kind = data.get("kind", "numeric")
+        if kind not in ("numeric", "categorical"):
+            raise ValueError(f"unknown column kind {kind!r}")
+        path = tuple(str(p) for p in data["path"])
+        if not path:
+            raise ValueError("a logged column needs a path")
+        return cls(path=path, kind=kind)
+
+
+def _expression(column: LoggedColumn) -> ColumnElement[Any]:
+    head, *rest = column.path
+    if head in JSON_COLUMNS and rest:
+        element = inference_log.c[head][tuple(rest)]
+        return element.as_float() if column.kind == "numeric" else element.as_string()
+    if head not in inference_log.c or rest:
+        raise ValueError(f"not a logged column path: {'.'.join(column.path)}")
+    return inference_log.c[head]
+
+
+def _window_filters(
+    use_case: str, start: datetime | None, end: datetime | None, model_version: str | None
+) -> list[ColumnElement[bool]]:
+    filters: list[ColumnElement[bool]] = [inference_log.c.use_case == use_case]
+    if start is not None:
+        filters.append(inference_log.c.created_at >= start)
+    if end is not None:
+        filters.append(inference_log.c.created_at < end)
+    if model_version is not None:
+        filters.append(inference_log.c.model_version == model_version)
+    return filters
+
+
+def logged_values(
+    engine: Engine,
+    use_case: str,
+    columns: Mapping[str, LoggedColumn],
+    *,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    model_version: str | None = None,
+    limit: int | None = None,
+    raw: Sequence[str] = (),
+) -> pd.DataFrame:
+    """Logged inferences of ``use_case`` in ``[start, end)``: one row each, oldest first.
+
+    Columns: the plain log columns (request id, entity id, version, score, decision, time),
+    one per entry of ``columns`` (extracted in SQL), and the whole JSON documents named in
+    ``raw`` (``"inputs"``, ``"outputs"``; parsed, so keep those windows small). ``limit`` keeps
+    the most recent rows.
+    """
+    wanted = [inference_log.c[name] for name in _BASE if name not in columns]
+    wanted += [_expression(spec).label(f"v__{name}") for name, spec in columns.items()]
+    wanted += [inference_log.c[name] for name in raw if name not in _BASE]
+    query = select(*wanted).where(*_window_filters(use_case, start, end, model_version))
+    if limit is not None:
+        query = query.order_by(inference_log.c.created_at.desc(), inference_log.c.id.desc())
+        query = query.limit(limit)
+    else:
+        query = query.order_by(inference_log.c.created_at, inference_log.c.id)
+    with engine.connect() as conn:
+        rows = conn.execute(query).all()
+    frame = pd.DataFrame(rows, columns=[c.name for c in query.selected_columns])
+    if limit is not None:
+        frame = frame.iloc[::-1].reset_index(drop=True)
+    frame = frame.rename(columns={f"v__{name}": name for name in columns})
+    for name, spec in columns.items():
+        if spec.kind == "numeric":
+            frame[name] = pd.to_numeric(frame[name], errors="coerce").astype("float64")
+        else:
+            frame[name] = frame[name].astype("object")
+    if not frame.empty:
+        frame["created_at"] = pd.to_datetime(frame["created_at"], utc=True)
+    return frame
+
+
+def labelled_inferences(
+    engine: Engine,
+    use_case: str,
+    *,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    as_of: datetime | None = None,
+    columns: Mapping[str, LoggedColumn] | None = None,
+    raw: Sequence[str] = (),
+) -> pd.DataFrame:
+    """Inferences logged in ``[start, end)`` joined with their label as known at ``as_of``.
+
+    One row per labelled entity: its last inference before the label, with ``label``,
+    ``source`` and ``observed_at`` (the label observed last wins). Unlabelled inferences are
+    absent; see :func:`logged_values` for the whole window.
+    """
+    columns = dict(columns or {})
+    wanted = [inference_log.c[name] for name in _BASE if name not in columns]
+    wanted += [_expression(spec).label(f"v__{name}") for name, spec in columns.items()]
+    wanted += [inference_log.c[name] for name in raw if name not in _BASE]
+    wanted += [labels.c.label, labels.c.source, labels.c.observed_at]
+    join = and_(
+        labels.c.use_case == inference_log.c.use_case,
+        labels.c.entity_id == inference_log.c.entity_id,
+        labels.c.observed_at >= inference_log.c.created_at,
+    )
+    filters = _window_filters(use_case, start, end, None)
+    if as_of is not None:
+        filters.append(labels.c.observed_at <= as_of)
+    query = (
+        select(*wanted)
+        .select_from(inference_log.join(labels, join))
+        .where(*filters)
+        .order_by(inference_log.c.created_at, inference_log.c.id)
+    )
+    with engine.connect() as conn:
+        rows = conn.execute(query).all()
+    frame = pd.DataFrame(rows, columns=[c.name for c in query.selected_columns])
+    frame = frame.rename(columns={f"v__{name}": name for name in columns})
+    for name, spec in columns.items():
+        if spec.kind == "numeric":
+            frame[name] = pd.to_numeric(frame[name], errors="coerce").astype("float64")
+    if frame.empty:
+        return frame
+    frame["created_at"] = pd.to_datetime(frame["created_at"], utc=True)
+    frame["observed_at"] = pd.to_datetime(frame["observed_at"], utc=True)
+    # The label observed last (ties: source name, for determinism), then the last inference.
+    frame = frame.sort_values(["observed_at", "source"], kind="stable")
+    frame = frame.drop_duplicates("request_id", keep="last")
+    frame = frame.sort_values(["created_at", "request_id"], kind="stable")
+    frame = frame.drop_duplicates("entity_id", keep="last")
+    return frame.reset_index(drop=True)

@@ -1,0 +1,93 @@
+from datetime import UTC, datetime, timedelta
+
+import pandas as pd
+from sqlalchemy import Engine, insert
+
+from nexafi_ai.db.tables import inference_log, labels
+from nexafi_ai.monitoring.window import LoggedColumn, labelled_inferences, logged_values
+
+T0 = datetime(2026, 5, 1, tzinfo=UTC)
+
+
+def _log(engine: Engine, i: int, entity: str, *, score: float, when: datetime) -> None:
+    with engine.begin() as conn:
+        conn.execute(
+            insert(inference_log).values(
+                request_id=f"r{i}",
+                use_case="fraud",
+                entity_id=entity,
+                model_name="nexafi-fraud",
+                model_version="1",
+                inputs={"channel": "web" if i % 2 else "pos", "features": {"amount": i * 1.5}},
+                outputs={"decision": "approve"},
+                score=score,
+                decision="approve",
+                latency_ms=1.0,
+                created_at=when,
+            )
+        )
+
+
+def test_logged_values_extract_json_in_sql_on_both_databases(engine: Engine) -> None:
+    for i in range(5):
+        _log(engine, i, f"tx{i}", score=i / 10, when=T0 + timedelta(minutes=i))
+    columns = {
+        "amount": LoggedColumn(("inputs", "features", "amount")),
+        "channel": LoggedColumn(("inputs", "channel"), "categorical"),
+        "missing": LoggedColumn(("inputs", "features", "nope")),
+        "score": LoggedColumn(("score",)),
+    }
+    got = logged_values(engine, "fraud", columns, start=T0 + timedelta(minutes=1))
+    assert got["request_id"].tolist() == ["r1", "r2", "r3", "r4"]
+    assert got["amount"].tolist() == [1.5, 3.0, 4.5, 6.0]
+    assert got["channel"].tolist() == ["web", "pos", "web", "pos"]
+    assert got["missing"].isna().all()
+    assert got["score"].tolist() == [0.1, 0.2, 0.3, 0.4]
+    recent = logged_values(engine, "fraud", columns, limit=2)
+    assert recent["request_id"].tolist() == ["r3", "r4"]
+    assert logged_values(engine, "credit", columns).empty
+
+
+def test_labels_join_as_of_and_only_grade_earlier_scores(engine: Engine) -> None:
+    _log(engine, 0, "a", score=0.9, when=T0)
+    _log(engine, 1, "a", score=0.8, when=T0 + timedelta(hours=1))
+    _log(engine, 2, "a", score=0.1, when=T0 + timedelta(hours=5))  # after the label: not graded
+    _log(engine, 3, "b", score=0.2, when=T0)
+    _log(engine, 4, "c", score=0.3, when=T0)  # never labelled
+    with engine.begin() as conn:
+        conn.execute(
+            insert(labels),
+            [
+                {
+                    "use_case": "fraud",
+                    "entity_id": "a",
+                    "label": "1",
+                    "source": "chargeback",
+                    "observed_at": T0 + timedelta(hours=2),
+                },
+                {
+                    "use_case": "fraud",
+                    "entity_id": "b",
+                    "label": "1",
+                    "source": "chargeback",
+                    "observed_at": T0 + timedelta(hours=1),
+                },
+                {
+                    "use_case": "fraud",
+                    "entity_id": "b",
+                    "label": "0",
+                    "source": "analyst",
+                    "observed_at": T0 + timedelta(hours=3),
+                },
+            ],
+        )
+    got = labelled_inferences(engine, "fraud").set_index("entity_id")
+    assert sorted(got.index) == ["a", "b"]
+    assert got.loc["a", "request_id"] == "r1"
+    assert got.loc["a", "score"] == 0.8
+    assert got.loc["b", "label"] == "0"
+    assert got.loc["b", "source"] == "analyst"
+    early = labelled_inferences(engine, "fraud", as_of=T0 + timedelta(hours=1, minutes=30))
+    assert early["entity_id"].tolist() == ["b"]
+    assert early["label"].tolist() == ["1"]
+    assert isinstance(early["observed_at"].iloc[0], pd.Timestamp)
