@@ -61,7 +61,10 @@ def _expression(column: LoggedColumn) -> ColumnElement[Any]:
     head, *rest = column.path
     if head in JSON_COLUMNS and rest:
         element = inference_log.c[head][tuple(rest)]
-        return element.as_float() if column.kind == "numeric" else element.as_string()
+        extracted: ColumnElement[Any] = (
+            element.as_float() if column.kind == "numeric" else element.as_string()
+        )
+        return extracted
     if head not in inference_log.c or rest:
         raise ValueError(f"not a logged column path: {'.'.join(column.path)}")
     return inference_log.c[head]
@@ -98,7 +101,9 @@ def logged_values(
     ``raw`` (``"inputs"``, ``"outputs"``; parsed, so keep those windows small). ``limit`` keeps
     the most recent rows.
     """
-    wanted = [inference_log.c[name] for name in _BASE if name not in columns]
+    wanted: list[ColumnElement[Any]] = [
+        inference_log.c[name] for name in _BASE if name not in columns
+    ]
     wanted += [_expression(spec).label(f"v__{name}") for name, spec in columns.items()]
     wanted += [inference_log.c[name] for name in raw if name not in _BASE]
     query = select(*wanted).where(*_window_filters(use_case, start, end, model_version))
@@ -140,7 +145,9 @@ def labelled_inferences(
     absent; see :func:`logged_values` for the whole window.
     """
     columns = dict(columns or {})
-    wanted = [inference_log.c[name] for name in _BASE if name not in columns]
+    wanted: list[ColumnElement[Any]] = [
+        inference_log.c[name] for name in _BASE if name not in columns
+    ]
     wanted += [_expression(spec).label(f"v__{name}") for name, spec in columns.items()]
     wanted += [inference_log.c[name] for name in raw if name not in _BASE]
     wanted += [labels.c.label, labels.c.source, labels.c.observed_at]
