@@ -11,18 +11,28 @@ process, on the same rows:
    ``value_counts`` + a per-category map for categorical, then the same PSI.
 
 The baseline's PSI is checked against the report's, so the two do the same work.
-Run: ``.venv/bin/python bench/drift.py [--rows 1000000] [--repeat 3]``.
+Then, end to end as ``GET /v1/monitoring/{use_case}/drift`` does it: the same window written to
+a real ``inference_log`` (the features inside each row's ``inputs`` JSON, as serving logs them),
+read back with the values extracted by the database (``monitoring.window.logged_values``), and
+the report computed; the PSI must equal the in-memory report's. SQLite by default, PostgreSQL with
+``--db-url postgresql+psycopg://...``; ``--db-rows 0`` skips this part.
+
+Run: ``.venv/bin/python bench/drift.py [--rows 1000000] [--repeat 3] [--db-rows 1000000]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import tempfile
 import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
+from nexafi_ai.db import inference_log, make_engine, upgrade
 from nexafi_ai.monitoring import (
     CategoricalReference,
     NumericReference,
@@ -30,6 +40,8 @@ from nexafi_ai.monitoring import (
     drift_report,
     psi,
 )
+from nexafi_ai.monitoring.drift_service import MAX_ROWS
+from nexafi_ai.monitoring.window import LoggedColumn, logged_values
 
 NUMERIC = 12
 CATEGORICAL = 7
@@ -93,6 +105,8 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--train-rows", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--db-rows", type=int, default=1_000_000)
+    parser.add_argument("--db-url", default=None)
     args = parser.parse_args()
 
     train = make_frame(args.train_rows, seed=0)
@@ -118,6 +132,93 @@ def main() -> None:
         f"(num_1 PSI {report['features']['num_1']['psi']:.3f}); max PSI among the rest "
         f"{max(e['psi'] for n, e in report['features'].items() if n != 'num_1'):.4f}"
     )
+    if args.db_rows > 0:
+        database_part(args, references, current)
+
+
+def columns_for(frame: pd.DataFrame) -> dict[str, LoggedColumn]:
+    """Where each bench column lives in a log row: features in ``inputs``, the score apart."""
+    out = {}
+    for name in frame.columns:
+        if name == "score":
+            out[name] = LoggedColumn(("score",))
+        else:
+            kind = "categorical" if name.startswith("cat_") else "numeric"
+            out[name] = LoggedColumn(("inputs", "features", name), kind)
+    return out
+
+
+def write_log(url: str, frame: pd.DataFrame) -> float:
+    """Write ``frame`` as inference_log rows; returns seconds (setup, not measured work)."""
+    engine = make_engine(url)
+    if url.startswith("postgresql"):
+        with engine.begin() as conn:
+            conn.execute(inference_log.delete().where(inference_log.c.use_case == "bench"))
+    upgrade(engine)
+    start = time.perf_counter()
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    features = [c for c in frame.columns if c != "score"]
+    records = frame[features].to_dict("records")
+    scores = frame["score"].to_numpy()
+    batch = 20_000
+    for lo in range(0, len(frame), batch):
+        rows = [
+            {
+                "request_id": f"bench-{i}",
+                "use_case": "bench",
+                "entity_id": f"e{i}",
+                "model_name": "bench",
+                "model_version": "1",
+                "inputs": {
+                    "features": {
+                        k: (None if isinstance(v, float) and np.isnan(v) else v)
+                        for k, v in records[i].items()
+                    }
+                },
+                "outputs": {},
+                "score": float(scores[i]),
+                "decision": None,
+                "latency_ms": 1.0,
+                "created_at": t0 + timedelta(milliseconds=i),
+            }
+            for i in range(lo, min(lo + batch, len(frame)))
+        ]
+        with engine.begin() as conn:
+            conn.execute(inference_log.insert(), rows)
+    engine.dispose()
+    return time.perf_counter() - start
+
+
+def end_to_end(url: str, references: dict, columns: dict[str, LoggedColumn]) -> dict:
+    engine = make_engine(url)
+    try:
+        window = logged_values(engine, "bench", columns, limit=MAX_ROWS, plain=())
+        return drift_report(references, window[list(columns)])
+    finally:
+        engine.dispose()
+
+
+def database_part(args: argparse.Namespace, references: dict, current: pd.DataFrame) -> None:
+    frame = current.head(args.db_rows)
+    columns = columns_for(frame)
+    with tempfile.TemporaryDirectory() as scratch:
+        url = args.db_url or f"sqlite:///{Path(scratch) / 'bench.db'}"
+        dialect = url.split(":", 1)[0]
+        written_s = write_log(url, frame)
+        print(f"\n{dialect}: wrote {len(frame):,} log rows in {written_s:.1f} s (setup)")
+        db_s, from_db = best_of(args.repeat, lambda: end_to_end(url, references, columns))
+        in_memory = drift_report(references, frame)
+        for name, entry in from_db["features"].items():
+            assert abs(entry["psi"] - in_memory["features"][name]["psi"]) < 1e-9, name
+        print(
+            f"end to end (SQL extraction + report) {db_s:8.3f} s  "
+            f"{len(frame) / db_s:12,.0f} rows/s  (PSI identical to the in-memory report)"
+        )
+        if url.startswith("postgresql"):
+            engine = make_engine(url)
+            with engine.begin() as conn:
+                conn.execute(inference_log.delete().where(inference_log.c.use_case == "bench"))
+            engine.dispose()
 
 
 if __name__ == "__main__":

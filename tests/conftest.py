@@ -14,6 +14,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+# Fixtures shared across folders: a tiny fraud model fitted once per session.
+from fraud_fitted import fraud_champion, fraud_packaged  # noqa: F401
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from nexafi_ai.cli import app
-from nexafi_ai.db import audit_log, make_engine
+from nexafi_ai.db import audit_log, head_revision, make_engine
 from nexafi_ai.settings import Settings
 from nexafi_ai.usecases import UseCase
 
@@ -23,7 +23,7 @@ runner = CliRunner()
 def test_db_upgrade_train_list_promote(cli_env: Settings, toy: UseCase) -> None:
     result = runner.invoke(app, ["db", "upgrade"])
     assert result.exit_code == 0, result.output
-    assert "revision 0001" in result.output
+    assert f"revision {head_revision()}" in result.output
 
     for seed in ("1", "2"):
         result = runner.invoke(app, ["train", "toy", "--size", "tiny", "--seed", seed])

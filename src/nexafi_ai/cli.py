@@ -8,12 +8,14 @@ settings as the service, so the CLI and a running server always agree on where t
 from __future__ import annotations
 
 import getpass
+import json
 import logging
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -42,6 +44,8 @@ db_app = typer.Typer(help="Database schema (Alembic migrations).")
 models_app = typer.Typer(help="Registered models, versions and aliases.")
 app.add_typer(db_app, name="db")
 app.add_typer(models_app, name="models")
+monitor_app = typer.Typer(help="Drift and live performance of the served models.")
+app.add_typer(monitor_app, name="monitor")
 console = Console(stderr=True)
 
 
@@ -677,6 +681,286 @@ def run(host: HostOpt = None, port: PortOpt = None, workers: WorkersOpt = 1) -> 
         console.print(f"trained {info.name} v{info.version} -> @{settings.serve_alias}")
     console.print(f"serving on http://{settings.host}:{settings.port} (docs at /docs)")
     _serve(settings, workers)
+
+
+def _when(text: str | None, option: str) -> datetime | None:
+    """An ISO 8601 instant from the command line; one without a timezone is taken as UTC."""
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise typer.BadParameter(f"not an ISO 8601 date-time: {text!r}", param_hint=option) from exc
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+StartOpt = Annotated[
+    str | None, typer.Option("--start", help="Window start, ISO 8601 (UTC unless given).")
+]
+EndOpt = Annotated[str | None, typer.Option("--end", help="Window end, ISO 8601; default now.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the whole report as JSON.")]
+FAIL_EXIT = 3
+
+
+@monitor_app.command("drift")
+def monitor_drift(
+    use_case: str,
+    start: StartOpt = None,
+    end: EndOpt = None,
+    hours: Annotated[
+        float | None, typer.Option(help="Window length ending at --end (default 24).")
+    ] = None,
+    version: Annotated[
+        str | None, typer.Option(help="Version to compare with (default @champion).")
+    ] = None,
+    psi_warn: Annotated[float | None, typer.Option(help="PSI above this warns (0.1).")] = None,
+    psi_alert: Annotated[float | None, typer.Option(help="PSI above this alerts (0.25).")] = None,
+    as_json: JsonOpt = False,
+    fail_on: Annotated[
+        str | None,
+        typer.Option(help=f"Exit {FAIL_EXIT} when the status is at least this: warn or alert."),
+    ] = None,
+) -> None:
+    """Drift of the logged traffic against the version's training reference; stored.
+
+    PSI decides each feature's status; KS (numeric) and chi-square (categorical) are shown
+    for diagnosis. Meant for cron as well as for people: ``--fail-on alert``.
+    """
+    from nexafi_ai.db import make_engine
+    from nexafi_ai.monitoring.drift_service import DriftSettings, compute_drift
+
+    if fail_on not in (None, "warn", "alert"):
+        raise typer.BadParameter("warn or alert", param_hint="--fail-on")
+    settings = get_settings()
+    uc = _use_case(use_case)
+    cfg = DriftSettings(
+        psi_warn=settings.drift_psi_warn if psi_warn is None else psi_warn,
+        psi_alert=settings.drift_psi_alert if psi_alert is None else psi_alert,
+        window_hours=settings.drift_window_hours if hours is None else hours,
+        min_rows=settings.drift_min_rows,
+    )
+    engine = make_engine(settings.database_url)
+    try:
+        report = compute_drift(
+            engine,
+            _registry(settings),
+            uc,
+            start=_when(start, "--start"),
+            end=_when(end, "--end"),
+            version=version,
+            alias=settings.serve_alias,
+            settings=cfg,
+            actor=_actor(),
+        )
+    except (LookupError, ValueError) as exc:
+        console.print(f"[red]{_message(exc)}[/red]")
+        raise typer.Exit(2) from exc
+    finally:
+        engine.dispose()
+    if as_json:
+        typer.echo(json.dumps(report, indent=2, default=str))
+    else:
+        _print_drift(report)
+    worst = {"ok": 0, "insufficient_data": 0, "warn": 1, "alert": 2}[report["status"]]
+    if fail_on is not None and worst >= {"warn": 1, "alert": 2}[fail_on]:
+        raise typer.Exit(FAIL_EXIT)
+
+
+@monitor_app.command("performance")
+def monitor_performance(
+    use_case: str,
+    start: StartOpt = None,
+    end: EndOpt = None,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="Labels as known then (default now).")
+    ] = None,
+    bucket: Annotated[str, typer.Option(help="Windows: day, week, month or none.")] = "day",
+    maturity_days: Annotated[
+        float | None,
+        typer.Option(help="Unlabelled rows older than this count as negatives (fraud: 45)."),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Live model quality from labels joined to the inference log, per time window."""
+    from nexafi_ai.db import make_engine
+    from nexafi_ai.monitoring.performance import BUCKETS, METRIC_KEYS, live_performance
+
+    if bucket != "none" and bucket not in BUCKETS:
+        raise typer.BadParameter(f"one of {', '.join(BUCKETS)} or none", param_hint="--bucket")
+    settings = get_settings()
+    uc = _use_case(use_case)
+    engine = make_engine(settings.database_url)
+    try:
+        report = live_performance(
+            engine,
+            uc,
+            start=_when(start, "--start"),
+            end=_when(end, "--end"),
+            as_of=_when(as_of, "--as-of"),
+            bucket=None if bucket == "none" else bucket,  # type: ignore[arg-type]
+            maturity_days=uc.label_maturity_days if maturity_days is None else maturity_days,
+        )
+    except ValueError as exc:
+        console.print(f"[red]{_message(exc)}[/red]")
+        raise typer.Exit(2) from exc
+    finally:
+        engine.dispose()
+    if as_json:
+        typer.echo(json.dumps(report, indent=2, default=str))
+        return
+    # The table keeps the headline numbers; --json has every key.
+    keys = [k for k in METRIC_KEYS[report["kind"]] if k not in _DETAIL_KEYS]
+    table = Table("window", *keys)
+    for window in [*report["windows"], {**report["overall"], "start": "overall"}]:
+        table.add_row(str(window["start"])[:10], *[_cell(window.get(k)) for k in keys])
+    Console(width=max(120, console.width)).print(table)
+    console.print(f"{report['use_case']}: {report['n_labelled']:,} labelled inferences")
+
+
+_DETAIL_KEYS = frozenset({"threshold", "unreadable_labels", "positive_rate", "brier"})
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+@app.command()
+def retrain(
+    use_case: str,
+    data: DataOpt = None,
+    target: TargetOpt = None,
+    time_column: TimeOpt = None,
+    positive_label: PositiveOpt = None,
+    column: ColumnOpt = None,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="Cut-off: events and labels known then.")
+    ] = None,
+    window_days: Annotated[
+        float | None, typer.Option(help="Days of logged traffic to learn from (default all).")
+    ] = None,
+    if_due: Annotated[
+        bool,
+        typer.Option(
+            "--if-due",
+            help="Only when a trigger fires (schedule, drift alert, performance drop) and the "
+            "cooldown has passed; for cron.",
+        ),
+    ] = False,
+    min_gain: Annotated[
+        float | None, typer.Option(help="AUC the challenger must gain over the champion.")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Random seed for the challenger.")] = 0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Train a challenger from logged events and labels; promote it only if it passes the gates.
+
+    The newest labelled traffic is held out; champion and challenger are scored on it and the
+    challenger replaces the champion only with a better AUC, calibration within bounds and (credit)
+    a passing fairness check. Promoted or refused, the decision is audited; a refused
+    challenger stays ``@challenger`` and keeps scoring in shadow.
+    """
+    from dataclasses import replace
+
+    from nexafi_ai.db import make_engine
+    from nexafi_ai.io import read_table
+    from nexafi_ai.monitoring.retrain import DEFAULT_POLICY, CannotRebuildError
+    from nexafi_ai.monitoring.retrain import retrain as run_retrain
+    from nexafi_ai.monitoring.triggers import retrain_due
+
+    settings = get_settings()
+    uc = _use_case(use_case)
+    frame = None
+    if data is not None:
+        if target is None and uc.needs_target:
+            raise typer.BadParameter("--target is required with --data", param_hint="--target")
+        try:
+            frame = uc.prepare_data(
+                read_table(data),
+                target=target,
+                time_column=time_column,
+                positive_label=positive_label,
+                mapping=_field_mapping(column, {}),
+            )
+        except (ValueError, KeyError, NotImplementedError, OSError) as exc:
+            console.print(f"[red]cannot read {data}:[/red] {_message(exc)}")
+            raise typer.Exit(code=2) from exc
+    policy = DEFAULT_POLICY if min_gain is None else replace(DEFAULT_POLICY, min_gain=min_gain)
+    _upgrade(settings)
+    engine = make_engine(settings.database_url)
+    registry = _registry(settings)
+    try:
+        trigger = "manual"
+        if if_due:
+            decision = retrain_due(engine, registry, uc, now=_when(as_of, "--as-of"), policy=policy)
+            if not decision.due:
+                console.print(f"{uc.name}: not due ({decision.reason})")
+                return
+            trigger = decision.trigger or "manual"
+            console.print(f"{uc.name}: due: {decision.reason}")
+        with _progress(f"retraining {uc.name}") as say:
+            say(f"retraining {uc.name} ({trigger})")
+            outcome = run_retrain(
+                engine,
+                registry,
+                uc,
+                as_of=_when(as_of, "--as-of"),
+                window_days=window_days,
+                data=frame,
+                policy=policy,
+                actor=_actor(),
+                trigger=trigger,
+                seed=seed,
+            )
+    except (CannotRebuildError, ValueError, LookupError) as exc:
+        console.print(f"[red]{_message(exc)}[/red]")
+        raise typer.Exit(code=2) from exc
+    finally:
+        engine.dispose()
+    result = outcome.to_json()
+    if as_json:
+        typer.echo(json.dumps(result, indent=2, default=str))
+        return
+    table = Table("gate", "value", "threshold", "passed")
+    for gate in result.get("gates", []):
+        table.add_row(
+            str(gate.get("name")),
+            _cell(gate.get("value")),
+            _cell(gate.get("threshold")),
+            "yes" if gate.get("passed") else "[red]no[/red]",
+        )
+    Console(width=max(120, console.width)).print(table)
+    verdict = "[green]promoted[/green]" if outcome.promoted else "[yellow]refused[/yellow]"
+    console.print(
+        f"{uc.model_name}: challenger v{outcome.challenger_version} vs champion "
+        f"v{outcome.champion_version}: {verdict}: {outcome.reason}"
+    )
+
+
+def _print_drift(report: dict[str, Any]) -> None:
+    colours = {"ok": "green", "warn": "yellow", "alert": "red"}
+    table = Table("feature", "kind", "PSI", "KS / chi2 p", "missing", "status")
+    ranked = sorted(report["features"].items(), key=lambda kv: -kv[1]["psi"])
+    for name, f in ranked:
+        test = f"{f['ks']:.3f}" if f["kind"] == "numeric" else f"{f['p_value']:.2g}"
+        colour = colours[f["status"]]
+        table.add_row(
+            name,
+            f["kind"],
+            f"{f['psi']:.3f}",
+            test,
+            f"{f['missing_share']:.1%}",
+            f"[{colour}]{f['status']}[/{colour}]",
+        )
+    Console().print(table)
+    console.print(
+        f"{report['use_case']} v{report['model_version']}: {report['n']:,} rows "
+        f"{report['window_start']} .. {report['window_end']}: [bold]{report['status']}[/bold]"
+        + (f" (report {report['id']})" if "id" in report else "")
+    )
 
 
 def _safe_url(url: str) -> str:

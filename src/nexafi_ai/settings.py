@@ -63,8 +63,22 @@ class Settings(BaseSettings):
     use_cases: list[str] = Field(default_factory=list)
     #: Alias each served use case loads.
     serve_alias: str = "champion"
+    #: Seconds between checks of the served aliases in the registry; a moved alias is loaded
+    #: (verified and warmed) and swapped in without a failed request. 0 disables the watcher.
+    reload_interval_s: float = Field(default=10.0, ge=0)
+    #: Alias of the model scored in shadow beside the served one (logged, never returned);
+    #: empty disables shadow scoring.
+    shadow_alias: str = Field(default="challenger", pattern=r"^([a-z][a-z0-9_-]{0,63})?$")
     #: Built-in data size ``run`` trains missing models on: tiny, small or default.
     train_size: str = "default"
+
+    #: Population Stability Index above which a feature's drift is "warn" / "alert".
+    drift_psi_warn: float = Field(default=0.1, ge=0)
+    drift_psi_alert: float = Field(default=0.25, ge=0)
+    #: Default drift window, ending now.
+    drift_window_hours: float = Field(default=24.0, gt=0)
+    #: Fewer logged rows than this in a window: reported as insufficient data, not drift.
+    drift_min_rows: int = Field(default=100, ge=1)
 
     #: In-memory rows waiting for the inference log writer before spilling to disk.
     log_queue_size: int = Field(default=50_000, ge=1)

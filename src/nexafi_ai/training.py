@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nexafi_ai import __version__
+from nexafi_ai.monitoring.reference import REFERENCE_KEY, replay_reference
 from nexafi_ai.registry import ModelRegistry, ModelVersionInfo
 from nexafi_ai.serving.handles import WARMUP_FILE
 from nexafi_ai.usecases.base import FitResult, TrainingData, UseCase
@@ -93,6 +94,10 @@ def package_version(
         for body, answer in zip(bodies, answers, strict=True)
     ]
     (directory / WARMUP_FILE).write_text(json.dumps(warmup, indent=2, default=str))
+    drift: dict[str, Any] = {}
+    columns = use_case.monitored_columns()
+    if REFERENCE_KEY not in result.metadata and columns:
+        drift[REFERENCE_KEY] = replay_reference(use_case, result.model, data, columns)
     return {
         "use_case": use_case.name,
         "source": source,
@@ -101,6 +106,7 @@ def package_version(
         "training_data": data_fingerprint(data),
         "libraries": library_versions(),
         **result.metadata,
+        **drift,
     }
 
 

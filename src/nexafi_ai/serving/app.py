@@ -31,7 +31,9 @@ from nexafi_ai.serving.handles import ModelHandle, ModelLoadError
 from nexafi_ai.serving.log_writer import InferenceLogWriter
 from nexafi_ai.serving.metrics import ServiceMetrics
 from nexafi_ai.serving.middleware import GuardMiddleware
-from nexafi_ai.serving.routes import health, jobs, labels, models
+from nexafi_ai.serving.reload import ModelWatcher
+from nexafi_ai.serving.routes import drift, health, jobs, labels, models, review
+from nexafi_ai.serving.routes import performance as performance_routes
 from nexafi_ai.settings import Settings, get_settings
 from nexafi_ai.usecases import UseCase, all_use_cases
 
@@ -83,6 +85,7 @@ def build_context(
         registry=build_registry(settings, engine),
         use_cases=served,
         handles={name: ModelHandle(uc, settings.serve_alias) for name, uc in served.items()},
+        challengers=_challengers(settings, served),
         log_writer=writer,
         metrics=metrics,
         authenticator=Authenticator(settings.api_keys),
@@ -97,6 +100,14 @@ def build_context(
         dask_scheduler=settings.dask_scheduler,
     )
     return ctx
+
+
+def _challengers(settings: Settings, served: Mapping[str, UseCase]) -> dict[str, ModelHandle]:
+    """One optional shadow handle per served use case, unless shadow scoring is off."""
+    alias = settings.shadow_alias
+    if not alias or alias == settings.serve_alias:
+        return {}
+    return {name: ModelHandle(uc, alias, optional=True) for name, uc in served.items()}
 
 
 def _redis(url: str | None) -> Redis | None:
@@ -147,12 +158,16 @@ def create_app(
         for use_case in ctx.use_cases.values():
             await run_in_threadpool(use_case.restore_state, ctx)
         await _load_models(ctx)
+        # Alias moves (another replica, the CLI, a retrain) are picked up while serving.
+        watcher = ModelWatcher(ctx, interval_s=ctx.settings.reload_interval_s)
+        await watcher.start()
         # Batch jobs abandoned by a stopped or crashed server are resumed in the background.
         batch = ctx.extras[jobs.JOBS_EXTRA]
         batch.start()
         try:
             yield
         finally:
+            await watcher.stop()
             await run_in_threadpool(batch.close)
             await run_in_threadpool(ctx.log_writer.close)
             ctx.engine.dispose()
@@ -177,6 +192,9 @@ def create_app(
     app.include_router(models.router)
     app.include_router(jobs.router)
     app.include_router(labels.router)
+    app.include_router(drift.router)
+    app.include_router(performance_routes.router)
+    app.include_router(review.router)
     for use_case in ctx.use_cases.values():
         app.include_router(use_case.router(ctx))
     return app

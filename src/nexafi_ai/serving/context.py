@@ -44,6 +44,9 @@ class ServiceContext:
     started_at: datetime
     #: Shared online state (feature windows, idempotency) when ``NEXAFI_REDIS_URL`` is set.
     redis: Redis | None = None
+    #: Use case -> the optional ``@challenger`` handle scored in shadow (empty: shadow off).
+    #: Never part of readiness: a missing or broken challenger must not stop scoring.
+    challengers: Mapping[str, ModelHandle] = field(default_factory=dict)
     #: Per-use-case state other components need to reach (e.g. the fraud online store, which
     #: the labels endpoint feeds), keyed by "<use case>_<what>".
     extras: dict[str, Any] = field(default_factory=dict)

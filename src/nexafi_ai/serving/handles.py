@@ -4,6 +4,9 @@ A reload fetches the new version, verifies every file hash, loads it and replays
 requests recorded at training (their outputs must match), and only then swaps one reference.
 Requests in flight keep the object they started with; a version that fails any step is
 refused and the previous one keeps serving (TF Serving's availability-preserving policy).
+
+A use case has one handle for the alias it serves (``@champion``) and, when shadow scoring is
+on, an *optional* one for ``@challenger``: a challenger that is not set is normal, not an error.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -91,14 +95,30 @@ def load_verified(use_case: UseCase, registry: ModelRegistry, version: str) -> L
 
 
 class ModelHandle:
-    """Holds the live version of one use case's model."""
+    """Holds the live version of one use case's model under one alias.
 
-    def __init__(self, use_case: UseCase, alias: str) -> None:
+    ``optional`` handles (the shadow challenger) treat an unset alias as "nothing to load":
+    no error, and whatever was loaded is dropped, since the alias was removed on purpose.
+    """
+
+    def __init__(self, use_case: UseCase, alias: str, *, optional: bool = False) -> None:
         self.use_case = use_case
         self.alias = alias
+        self.optional = optional
         self.current: LoadedModel | None = None
         self.last_error: str | None = None
-        self._reload_lock = threading.Lock()
+        #: The last version refused and when (``time.monotonic()``), so a watcher does not
+        #: re-download and re-verify a broken version on every tick.
+        self.refused_version: str | None = None
+        self.refused_at: float = 0.0
+        # Reentrant: a caller that must read the alias and swap as one step (the watcher, an
+        # alias move that loads, then moves, or puts back) holds it around load_version.
+        self._reload_lock = threading.RLock()
+
+    @property
+    def lock(self) -> threading.RLock:
+        """Held across a multi-step change so no other reloader interleaves (off-loop only)."""
+        return self._reload_lock
 
     @property
     def model_name(self) -> str:
@@ -111,13 +131,16 @@ class ModelHandle:
                 loaded = load_verified(self.use_case, registry, version)
             except Exception as exc:
                 self.last_error = f"{self.model_name} v{version}: {exc}"
+                self.refused_version, self.refused_at = version, time.monotonic()
                 log.error("refused %s; still serving %s", self.last_error, self.serving_version)
                 raise ModelLoadError(self.last_error) from exc
             previous, self.current = self.current, loaded  # the atomic swap
             self.last_error = None
+            self.refused_version = None
         log.info(
-            "%s now serves %s v%s (was %s)",
+            "%s@%s now serves %s v%s (was %s)",
             self.use_case.name,
+            self.alias,
             self.model_name,
             loaded.version,
             previous.version if previous else None,
@@ -130,14 +153,22 @@ class ModelHandle:
             self.current = loaded
 
     def load_alias(self, registry: ModelRegistry) -> LoadedModel | None:
-        """Load whatever ``@alias`` points to; None (and not ready) when the alias is unset."""
-        version = registry.alias_version(self.model_name, self.alias)
-        if version is None:
-            self.last_error = f"{self.model_name}@{self.alias} is not set"
-            return None
-        if self.current is not None and self.current.version == version:
-            return self.current
-        return self.load_version(registry, version)
+        """Load whatever ``@alias`` points to; None (and not ready) when the alias is unset.
+
+        An unset alias keeps a required handle's current version serving (an alias deleted by
+        mistake must not take scoring down) but empties an optional one.
+        """
+        with self._reload_lock:
+            version = registry.alias_version(self.model_name, self.alias)
+            if version is None:
+                if self.optional:
+                    self.current, self.last_error = None, None
+                else:
+                    self.last_error = f"{self.model_name}@{self.alias} is not set"
+                return None
+            if self.current is not None and self.current.version == version:
+                return self.current
+            return self.load_version(registry, version)
 
     @property
     def serving_version(self) -> str | None:

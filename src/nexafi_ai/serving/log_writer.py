@@ -8,12 +8,20 @@ are replayed when the database answers again, or by the next process. Only when 
 over its byte cap does ``submit`` refuse (``LogBackpressure``, a 503), so a row is either
 durable or visibly rejected. Inserts use ``ON CONFLICT (request_id) DO NOTHING``: a retry after
 an ambiguous failure, or a replay of rows that did commit, never duplicates and never errors.
+
+A row whose decision is ``review`` (a fraud transaction held for an analyst, or any use case
+that logs that decision) also enters ``review_queue`` in the same transaction as its batch, so
+scoring needs no database round trip to enqueue it and a committed log row is never missing
+its queue entry. The queue row is copied from the log row just inserted (``INSERT ... SELECT``)
+and is also ``ON CONFLICT DO NOTHING``, so a replayed or resubmitted row enqueues exactly once,
+and only when the row that won the log (first write wins) says ``review``.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import sys
 import threading
@@ -28,7 +36,18 @@ from typing import IO, Any, TypedDict, cast
 from sqlalchemy import Engine
 from sqlalchemy import exc as sa_exc
 
-__all__ = ["COLUMNS", "InferenceLogWriter", "InferenceRow", "LogBackpressure", "LogWriterStats"]
+from nexafi_ai.pii import contains_pan
+
+__all__ = [
+    "COLUMNS",
+    "REVIEW_DECISION",
+    "SUMMARY_MAX_BYTES",
+    "InferenceLogWriter",
+    "InferenceRow",
+    "LogBackpressure",
+    "LogWriterStats",
+    "review_summary",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +102,117 @@ _SQL = {
     )
     + _CONFLICT,
 }
+
+
+#: The logged decision that puts a row in ``review_queue``.
+REVIEW_DECISION = "review"
+#: The review summary is what an analyst's list shows at a glance, not a copy of the inputs.
+SUMMARY_MAX_BYTES = 1024
+#: Input fields worth a glance, in display order; any of them may be absent.
+_SUMMARY_INPUTS = (
+    "amount",
+    "currency",
+    "merchant_name",
+    "merchant",
+    "mcc",
+    "channel",
+    "country",
+    "card_id",
+)
+_SUMMARY_MAX_REASONS = 5
+_SUMMARY_MAX_TEXT = 80
+# The queue row is copied from the log row inserted just before in the same transaction, so
+# what an analyst sees (entity, version, score, time) is what the log kept: with first write
+# wins, a resubmitted id whose stored decision is not "review" enqueues nothing. A row without
+# entity_id could never be labelled, so it is not enqueued. The WHERE clause also resolves
+# SQLite's INSERT ... SELECT ... ON CONFLICT parsing ambiguity.
+_REVIEW_INSERT = (
+    "INSERT INTO review_queue (use_case, entity_id, request_id, model_version, score, summary, "
+    "status, created_at) SELECT use_case, entity_id, request_id, model_version, score, {}, "
+    "'open', created_at FROM inference_log WHERE request_id = {} AND decision = 'review' "
+    "AND entity_id IS NOT NULL ON CONFLICT (request_id) DO NOTHING"
+)
+_REVIEW_SQL = {
+    "sqlite": _REVIEW_INSERT.format("?", "?"),
+    "postgresql": _REVIEW_INSERT.format("%s::jsonb", "%s"),
+}
+
+
+def _glance(value: Any) -> str | float | int | bool | None:
+    """A summary-safe scalar: finite numbers, short text that is not a card number."""
+    if isinstance(value, bool | int):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, str):
+        text = value[:_SUMMARY_MAX_TEXT]
+        return None if contains_pan(value) else text
+    return None
+
+
+def _reason(reason: Any) -> dict[str, Any] | str | None:
+    if isinstance(reason, dict):
+        brief = {
+            key: v for key in ("code", "description") if (v := _glance(reason.get(key))) is not None
+        }
+        return brief or None
+    text = _glance(reason)
+    return text if isinstance(text, str) else None
+
+
+def review_summary(row: InferenceRow) -> dict[str, Any]:
+    """What an analyst needs at a glance: amount, merchant, channel, card token, top reasons.
+
+    Generic over use cases: fields a row does not have are left out. Never a card number
+    (text holding one is dropped, not masked); text is cut to 80 characters and at most five
+    reasons are kept, and the writer bounds the stored JSON to :data:`SUMMARY_MAX_BYTES`.
+    Total: odd values are skipped, not raised, because a summary must never cost the log row.
+    """
+    inputs = row.get("inputs")
+    outputs = row.get("outputs")
+    summary: dict[str, Any] = {}
+    if isinstance(inputs, dict):
+        for key in _SUMMARY_INPUTS:
+            value = _glance(inputs.get(key))
+            if value is not None:
+                summary[key] = value
+    raw = outputs.get("reasons") if isinstance(outputs, dict) else None
+    if isinstance(raw, list):
+        reasons = [r for r in map(_reason, raw[:_SUMMARY_MAX_REASONS]) if r is not None]
+        if reasons:
+            summary["reasons"] = reasons
+    return summary
+
+
+def _bounded(summary: dict[str, Any]) -> str:
+    """The summary's JSON, trailing reasons (then trailing fields) dropped until it fits.
+
+    ASCII-escaped JSON, so characters are bytes. Dumped once in the usual case: this runs on
+    the writer thread, which shares the GIL with the scoring event loop.
+    """
+    text = _json(summary) or "{}"
+    while len(text) > SUMMARY_MAX_BYTES:
+        kept = summary.get("reasons")
+        if kept:
+            kept.pop()
+            if not kept:
+                del summary["reasons"]
+        else:
+            summary.popitem()
+        text = _json(summary) or "{}"
+    return text
+
+
+def _review_params(row: InferenceRow) -> tuple[str, str] | None:
+    """The queue insert's parameters when the row is a review, else None (the common case)."""
+    if row["decision"] != REVIEW_DECISION or row["entity_id"] is None:
+        return None
+    try:
+        summary = _bounded(review_summary(row))
+    except Exception:  # never lose or reject a log row over its summary
+        logger.exception("inference log: cannot summarise review row; enqueued without summary")
+        summary = "{}"
+    return summary, row["request_id"]
 
 
 def _json(value: dict[str, Any] | None) -> str | None:
@@ -204,7 +334,7 @@ class InferenceLogWriter:
         self._abandoned = False
         self._deadline = float("inf")
         self._thread: threading.Thread | None = None
-        self._sql = ""
+        self._sql = self._review_sql = ""
         self._encode: Callable[[InferenceRow], tuple[Any, ...]] = _encode_sqlite
         # _spool_lock guards the open spool file and the spool counters.
         self._spool_lock = threading.Lock()
@@ -237,6 +367,7 @@ class InferenceLogWriter:
             if dialect not in _SQL:
                 raise ValueError(f"unsupported database for the inference log: {dialect}")
             self._sql = _SQL[dialect]
+            self._review_sql = _REVIEW_SQL[dialect]
             self._encode = _encode_pg if dialect == "postgresql" else _encode_sqlite
             self._spool_dirty = True
             self._thread = threading.Thread(target=self._run, name="inference-log", daemon=True)
@@ -377,9 +508,12 @@ class InferenceLogWriter:
 
     # -- writer thread -------------------------------------------------------------------------
 
-    def _insert(self, params: list[tuple[Any, ...]]) -> None:
+    def _insert(self, params: list[tuple[Any, ...]], reviews: list[tuple[Any, ...]]) -> None:
+        """Commit log rows and their review queue entries together, or neither."""
         with self._engine.begin() as conn:
             conn.exec_driver_sql(self._sql, params)
+            if reviews:
+                conn.exec_driver_sql(self._review_sql, reviews)
         self._written += len(params)
 
     def _write(self, rows: list[InferenceRow]) -> None:
@@ -387,24 +521,28 @@ class InferenceLogWriter:
 
         Rows are encoded here, in plain Python, and handed to the driver's executemany: the
         writer shares the GIL with the event loop, and SQLAlchemy's per-row bind processing
-        cost the scoring path a visible share of its throughput.
+        cost the scoring path a visible share of its throughput. A row that is not a review
+        costs one comparison more; a review adds its summary and one executemany per batch.
         """
-        encoded: list[tuple[InferenceRow, tuple[Any, ...]]] = []
+        encoded: list[tuple[InferenceRow, tuple[Any, ...], tuple[Any, ...] | None]] = []
         for row in rows:
             try:
-                encoded.append((row, self._encode(row)))
+                encoded.append((row, self._encode(row), _review_params(row)))
             except (TypeError, ValueError, KeyError, AttributeError) as exc:
                 self._reject(row, exc)  # NaN, a naive timestamp, a non-JSON value
         if not encoded:
             return
         try:
-            self._insert([params for _, params in encoded])
+            self._insert(
+                [params for _, params, _ in encoded],
+                [review for _, _, review in encoded if review is not None],
+            )
         except Exception as exc:
             if not _is_poison(exc):
                 raise
-            for row, params in encoded:
+            for row, params, review in encoded:
                 try:
-                    self._insert([params])
+                    self._insert([params], [] if review is None else [review])
                 except Exception as row_exc:
                     if not _is_poison(row_exc):
                         raise

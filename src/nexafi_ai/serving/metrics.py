@@ -60,6 +60,18 @@ class ServiceMetrics:
             ["use_case"],
             registry=self.registry,
         )
+        self.challenger_info = Gauge(
+            "nexafi_challenger_loaded_info",
+            "1 for the challenger version each use case scores in shadow.",
+            ["use_case", "model", "version"],
+            registry=self.registry,
+        )
+        self.shadow_errors = Counter(
+            "nexafi_shadow_errors",
+            "Challenger (shadow) scorings that raised; the request was answered anyway.",
+            ["use_case"],
+            registry=self.registry,
+        )
         self._request_children: dict[tuple[str, str, int], Any] = {}
         self._latency_children: dict[str, Any] = {}
 
@@ -76,11 +88,11 @@ class ServiceMetrics:
 
     def set_model(self, use_case: str, model: str, version: str | None) -> None:
         """Record which version ``use_case`` serves (None: nothing loaded)."""
-        for labels in list(self.model_info._metrics):
-            if labels[0] == use_case:
-                self.model_info.remove(*labels)
-        if version is not None:
-            self.model_info.labels(use_case, model, version).set(1)
+        _set_one(self.model_info, use_case, model, version)
+
+    def set_challenger(self, use_case: str, model: str, version: str | None) -> None:
+        """Record which version ``use_case`` scores in shadow (None: no challenger)."""
+        _set_one(self.challenger_info, use_case, model, version)
 
     def add_callback(self, callback: Callable[[], dict[str, float]]) -> None:
         """Export gauges computed at scrape time."""
@@ -88,3 +100,12 @@ class ServiceMetrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+def _set_one(gauge: Gauge, use_case: str, model: str, version: str | None) -> None:
+    """Leave exactly one ``(use_case, model, version)`` child at 1 (or none for None)."""
+    for labels in list(gauge._metrics):
+        if labels[0] == use_case:
+            gauge.remove(*labels)
+    if version is not None:
+        gauge.labels(use_case, model, version).set(1)

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     import pandas as pd
     from fastapi import APIRouter
 
+    from nexafi_ai.monitoring.window import LoggedColumn
     from nexafi_ai.serving.context import ServiceContext
 
 __all__ = [
@@ -132,6 +133,9 @@ class UseCase(ABC):
     #: the outcome the score predicted: fraud, default), ``"ranking"`` (a label is the item
     #: the user took up) or ``"forecast"`` (realised values graded against the forecast).
     performance_kind: ClassVar[str] = "classification"
+    #: Days after which an unlabelled inference counts as a negative in live performance (no
+    #: chargeback within 45 days: the transaction was legitimate); None: only labels count.
+    label_maturity_days: ClassVar[float | None] = None
 
     @abstractmethod
     def builtin_data(self, *, size: str = "default", seed: int = 0) -> TrainingData:
@@ -223,6 +227,16 @@ class UseCase(ABC):
         if lowered in {"0", "false", "no", "negative"}:
             return 0.0
         raise ValueError(f"cannot read {text!r} as a {self.name} outcome")
+
+    def monitored_columns(self) -> Mapping[str, LoggedColumn]:
+        """Logged values whose drift is watched, when training does not freeze its own reference.
+
+        Training replays a sample of :meth:`example_requests` through the fitted model and
+        freezes these values of the requests and answers (as the serving route logs them)
+        into the version. Use cases whose training code freezes a reference from its held-out
+        data (fraud, credit) do not need this; the default watches nothing.
+        """
+        return {}
 
     def training_set_from_log(self, logged: pd.DataFrame) -> TrainingData:
         """Training data rebuilt from logged inferences and their labels (retraining).

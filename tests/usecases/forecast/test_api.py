@@ -352,3 +352,34 @@ def test_no_model_loaded_is_503(settings: Settings) -> None:
         for r in (c.post("/v1/forecast", json={"symbol": "SYM"}), c.get("/v1/market/SYM/trend")):
             assert r.status_code == 503
             assert _error(r)["code"] == "model_not_loaded"
+
+
+def test_a_named_series_is_graded_by_the_prices_sent_later(
+    client: TestClient, engine: Engine, forecast_fitted: Fitted
+) -> None:
+    from nexafi_ai.evaluation.forecasting import mase
+    from nexafi_ai.monitoring.performance import live_performance
+    from nexafi_ai.usecases.forecast import USE_CASE as FORECAST
+
+    closes = forecast_fitted.closes(forecast_fitted.symbol).tail(410)
+    first, later = closes.head(400), closes
+    r = client.post("/v1/forecast", json={"series": _series(first), "series_id": "BOOK-1"})
+    assert r.status_code == 200, r.text
+    forecast = r.json()["forecasts"]
+    # A week later the app sends the same book with ten more closes.
+    r = client.post("/v1/forecast", json={"series": _series(later), "series_id": "BOOK-1"})
+    assert r.status_code == 200, r.text
+    rows = _logged(client, engine)
+    assert [row["entity_id"] for row in rows] == ["BOOK-1", "BOOK-1"]
+
+    report = live_performance(engine, FORECAST, bucket=None)
+    overall = report["overall"]
+    assert overall["n_forecasts"] == 1
+    assert overall["n_points"] == len(forecast)
+    realised = closes["close"].iloc[400 : 400 + len(forecast)].to_numpy()
+    predicted = [step["mean"] for step in forecast]
+    expected = mase(realised, predicted, first["close"].to_numpy())
+    assert abs(overall["mase"] - expected) < 1e-9
+    bad = client.post("/v1/forecast", json={"symbol": forecast_fitted.symbol, "series_id": "X"})
+    assert bad.status_code == 422
+    assert _error(bad)["field"] == "series_id"

@@ -2,7 +2,8 @@
 
 ``/readyz`` is ready only when every configured use case has a verified model loaded and the
 database (and Redis, when configured) answers: a load balancer must never send scoring traffic
-to a replica that would answer 503 or lose its inference log.
+to a replica that would answer 503 or lose its inference log. A shadow challenger is reported
+beside its use case but never counts: scoring does not depend on it.
 """
 
 from __future__ import annotations
@@ -46,6 +47,13 @@ async def readyz(ctx: ContextDep) -> JSONResponse:
             "version": handle.serving_version,
             "error": handle.last_error,
         }
+        challenger = ctx.challengers.get(name)
+        if challenger is not None:  # shown, never part of readiness
+            models[name]["challenger"] = {
+                "alias": challenger.alias,
+                "version": challenger.serving_version,
+                "error": challenger.last_error,
+            }
     ready = all(checks.values()) and all(m["version"] is not None for m in models.values())
     body = {"status": "ready" if ready else "not_ready", "checks": checks, "models": models}
     return JSONResponse(body, status_code=200 if ready else 503)

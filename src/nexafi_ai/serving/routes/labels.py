@@ -9,6 +9,10 @@ written, so a refused batch stores nothing and can be fixed and resent as it is.
 Writes are idempotent per (use case, entity, source): resending a batch changes nothing, and a
 different label under the same key replaces the old one (an analyst correcting a verdict).
 Sending the same key twice in one batch applies the items in order, as if sent one by one.
+
+The store logic (read what is there, count, upsert, then feed the fraud windows after the
+commit) is :func:`store_labels` and :func:`feed_fraud_windows`, shared with the review queue's
+verdict route so an analyst's verdict is stored exactly as this route would store it.
 """
 
 from __future__ import annotations
@@ -16,8 +20,9 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, NamedTuple
 
 from fastapi import APIRouter, Depends
 from fastapi import Path as PathParam
@@ -36,7 +41,17 @@ from nexafi_ai.usecases import all_use_cases
 from nexafi_ai.usecases.fields import NoPan, Token
 from nexafi_ai.usecases.fraud.state import POSITIVE_LABELS
 
-__all__ = ["KNOWN_SOURCES", "LabelIn", "LabelsIn", "LabelsOut", "router"]
+__all__ = [
+    "KNOWN_SOURCES",
+    "LabelIn",
+    "LabelRecord",
+    "LabelsIn",
+    "LabelsOut",
+    "StoredBatch",
+    "feed_fraud_windows",
+    "router",
+    "store_labels",
+]
 
 log = logging.getLogger(__name__)
 
@@ -181,7 +196,73 @@ def _upsert(conn: Connection, rows: list[dict[str, Any]]) -> None:
         conn.execute(upsert, rows[start : start + _CHUNK])
 
 
-def _feed_fraud_windows(ctx: ServiceContext, written: dict[str, str]) -> None:
+class LabelRecord(NamedTuple):
+    """One label to store, already validated (from a request, or an analyst's verdict)."""
+
+    use_case: str
+    entity_id: str
+    source: str
+    label: str
+    observed_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class StoredBatch:
+    """What :func:`store_labels` did; ``written`` holds the rows actually inserted or changed."""
+
+    inserted: int
+    updated: int
+    unchanged: int
+    written: dict[tuple[str, str, str], dict[str, Any]]
+
+    def fraud_labels(self) -> dict[str, str]:
+        """Transaction id -> latest written label, for :func:`feed_fraud_windows`."""
+        return {
+            entity: row["label"] for (uc, entity, _), row in self.written.items() if uc == "fraud"
+        }
+
+
+def store_labels(conn: Connection, items: Sequence[LabelRecord]) -> StoredBatch:
+    """Upsert ``items`` in the caller's transaction, in order, counting what changed.
+
+    The caller checks that the entities were scored (or knows it) and writes its own audit row
+    in the same transaction; after the commit it calls :func:`feed_fraud_windows` with
+    :meth:`StoredBatch.fraud_labels`.
+    """
+    current: dict[tuple[str, str, str], str] = {}
+    by_use_case: dict[str, set[str]] = defaultdict(set)
+    for item in items:
+        by_use_case[item.use_case].add(item.entity_id)
+    for use_case, ids in by_use_case.items():
+        current.update(_stored_labels(conn, use_case, sorted(ids)))
+    inserted = updated = unchanged = 0
+    final: dict[tuple[str, str, str], dict[str, Any]] = {}
+    now = utcnow()
+    for item in items:
+        key = (item.use_case, item.entity_id, item.source)
+        before = current.get(key)
+        if before == item.label:
+            unchanged += 1
+            continue
+        if before is None:
+            inserted += 1
+        else:
+            updated += 1
+        current[key] = item.label
+        final[key] = {
+            "use_case": item.use_case,
+            "entity_id": item.entity_id,
+            "source": item.source,
+            "label": item.label,
+            "observed_at": item.observed_at,
+            "created_at": now,
+        }
+    if final:
+        _upsert(conn, list(final.values()))
+    return StoredBatch(inserted, updated, unchanged, final)
+
+
+def feed_fraud_windows(ctx: ServiceContext, written: dict[str, str]) -> None:
     """Set confirmed fraud labels in the online terminal windows (terminal fraud rates).
 
     Best effort after the commit: the label is durable in the database (and replayed into the
@@ -210,17 +291,12 @@ def post_labels(body: LabelsIn, ctx: ContextDep, who: LabelWriter) -> LabelsOut:
             )
         by_use_case[item.use_case].append(i)
 
-    inserted = updated = unchanged = 0
-    final: dict[tuple[str, str, str], dict[str, Any]] = {}
-    now = utcnow()
     with ctx.engine.begin() as conn:
-        current: dict[tuple[str, str, str], str] = {}
         unknown: list[int] = []
         for use_case, positions in by_use_case.items():
             ids = sorted({body.labels[i].entity_id for i in positions})
             logged = _logged_entities(conn, use_case, ids)
             unknown += [i for i in positions if body.labels[i].entity_id not in logged]
-            current.update(_stored_labels(conn, use_case, ids))
         if unknown:
             first = min(unknown)
             field = f"labels.{first}.entity_id"
@@ -231,27 +307,15 @@ def post_labels(body: LabelsIn, ctx: ContextDep, who: LabelWriter) -> LabelsOut:
                 f"{len(unknown)} item(s) unknown, nothing was stored",
                 field,
             )
-        for item in body.labels:
-            key = (item.use_case, item.entity_id, item.source)
-            before = current.get(key)
-            if before == item.label:
-                unchanged += 1
-                continue
-            if before is None:
-                inserted += 1
-            else:
-                updated += 1
-            current[key] = item.label
-            final[key] = {
-                "use_case": item.use_case,
-                "entity_id": item.entity_id,
-                "source": item.source,
-                "label": item.label,
-                "observed_at": item.observed_at,
-                "created_at": now,
-            }
-        if final:
-            _upsert(conn, list(final.values()))
+        stored = store_labels(
+            conn,
+            [
+                LabelRecord(
+                    item.use_case, item.entity_id, item.source, item.label, item.observed_at
+                )
+                for item in body.labels
+            ],
+        )
         audit.record(
             conn,
             actor=who.actor,
@@ -259,16 +323,14 @@ def post_labels(body: LabelsIn, ctx: ContextDep, who: LabelWriter) -> LabelsOut:
             target="labels:" + ",".join(sorted(by_use_case))[:120],
             details={
                 "items": len(body.labels),
-                "inserted": inserted,
-                "updated": updated,
-                "unchanged": unchanged,
+                "inserted": stored.inserted,
+                "updated": stored.updated,
+                "unchanged": stored.unchanged,
                 "sources": sorted({item.source for item in body.labels}),
             },
         )
-    _feed_fraud_windows(
-        ctx, {entity: row["label"] for (uc, entity, _), row in final.items() if uc == "fraud"}
-    )
-    return LabelsOut(inserted=inserted, updated=updated, unchanged=unchanged)
+    feed_fraud_windows(ctx, stored.fraud_labels())
+    return LabelsOut(inserted=stored.inserted, updated=stored.updated, unchanged=stored.unchanged)
 
 
 @router.get("/{use_case}/{entity_id}", summary="An entity's labels joined with its logged scores")

@@ -2,7 +2,9 @@
 
 Moving an alias is verify-then-move: the target version is fetched, hash-checked, loaded and
 warmed *before* the alias moves, so ``@champion`` never points at a version this service
-cannot serve. A refused version is audited too; the previous version keeps serving.
+cannot serve. A refused version is audited too; the previous version keeps serving. The same
+holds for the ``@challenger`` scored in shadow. Other replicas pick a move up through their
+reload watcher (``serving/reload.py``); ``POST .../reload`` does it here on demand.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from nexafi_ai.serving.context import ServiceContext
 from nexafi_ai.serving.deps import AdminScope, ContextDep, ReadScope
 from nexafi_ai.serving.errors import ApiError
 from nexafi_ai.serving.handles import ModelHandle, ModelLoadError
+from nexafi_ai.serving.reload import record_loaded
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
 
@@ -42,6 +45,8 @@ class ServingOut(BaseModel):
     version: str | None
     loaded_at: datetime | None
     error: str | None
+    #: The version scored in shadow beside this one (``@challenger``), when shadow is on.
+    challenger: ServingOut | None = None
 
 
 class ModelOut(BaseModel):
@@ -92,22 +97,33 @@ class AliasOut(BaseModel):
     serving_version: str | None
 
 
-def _handle_for(ctx: ServiceContext, name: str) -> ModelHandle | None:
-    return next((h for h in ctx.handles.values() if h.model_name == name), None)
+def _handle_for(ctx: ServiceContext, name: str, alias: str | None = None) -> ModelHandle | None:
+    """The served handle of model ``name``, or the one holding ``alias`` (the challenger)."""
+    if alias is None:
+        return next((h for h in ctx.handles.values() if h.model_name == name), None)
+    handles = [*ctx.handles.values(), *ctx.challengers.values()]
+    return next((h for h in handles if h.model_name == name and h.alias == alias), None)
+
+
+def _serving_out(handle: ModelHandle) -> ServingOut:
+    current = handle.current
+    return ServingOut(
+        use_case=handle.use_case.name,
+        alias=handle.alias,
+        version=None if current is None else current.version,
+        loaded_at=None if current is None else current.loaded_at,
+        error=handle.last_error,
+    )
 
 
 def _model_out(ctx: ServiceContext, info: RegisteredModelInfo) -> ModelOut:
     handle = _handle_for(ctx, info.name)
     serving = None
     if handle is not None:
-        current = handle.current
-        serving = ServingOut(
-            use_case=handle.use_case.name,
-            alias=handle.alias,
-            version=None if current is None else current.version,
-            loaded_at=None if current is None else current.loaded_at,
-            error=handle.last_error,
-        )
+        serving = _serving_out(handle)
+        challenger = ctx.challengers.get(handle.use_case.name)
+        if challenger is not None:
+            serving.challenger = _serving_out(challenger)
     versions = [
         VersionOut(
             version=v.version,
@@ -186,37 +202,41 @@ def _move_alias(ctx: ServiceContext, actor: str, name: str, body: AliasIn) -> Al
         ctx.registry.get_version(name, body.version)
     except ModelNotFoundError as exc:
         raise ApiError(404, "not_found", str(exc), "version") from exc
-    handle = _handle_for(ctx, name)
-    serves_alias = handle is not None and handle.alias == body.alias
-    previous = handle.current if handle is not None else None
-    if serves_alias:
-        assert handle is not None
-        try:
-            handle.load_version(ctx.registry, body.version)
-        except ModelLoadError as exc:
-            ctx.metrics.model_load_failures.labels(handle.use_case.name).inc()
-            ctx.registry.record_refusal(
-                name, body.alias, body.version, actor=actor, reason=body.reason, error=str(exc)
-            )
-            raise ApiError(
-                409, "model_load_failed", f"version refused, alias not moved: {exc}", "version"
-            ) from exc
-    try:
+    served = _handle_for(ctx, name)
+    handle = _handle_for(ctx, name, body.alias)  # the served one, or the challenger
+    if handle is None:
         change = ctx.registry.set_alias(
             name, body.alias, body.version, actor=actor, reason=body.reason
         )
-    except Exception:
-        if serves_alias and handle is not None:
-            handle.restore(previous)  # the alias did not move, so neither does serving
-        raise
-    if serves_alias and handle is not None:
-        ctx.metrics.set_model(handle.use_case.name, name, body.version)
+    else:
+        # Held from load to move: this process's reload watcher never sees the swap without
+        # the move (it would put the alias's old version back).
+        with handle.lock:
+            previous = handle.current
+            try:
+                handle.load_version(ctx.registry, body.version)
+            except ModelLoadError as exc:
+                ctx.metrics.model_load_failures.labels(handle.use_case.name).inc()
+                ctx.registry.record_refusal(
+                    name, body.alias, body.version, actor=actor, reason=body.reason, error=str(exc)
+                )
+                raise ApiError(
+                    409, "model_load_failed", f"version refused, alias not moved: {exc}", "version"
+                ) from exc
+            try:
+                change = ctx.registry.set_alias(
+                    name, body.alias, body.version, actor=actor, reason=body.reason
+                )
+            except Exception:
+                handle.restore(previous)  # the alias did not move, so neither does serving
+                raise
+        record_loaded(ctx, handle)
     return AliasOut(
         name=name,
         alias=body.alias,
         from_version=change.from_version,
         to_version=body.version,
-        serving_version=handle.serving_version if handle is not None else None,
+        serving_version=served.serving_version if served is not None else None,
     )
 
 
@@ -239,7 +259,20 @@ def _reload(ctx: ServiceContext, name: str) -> dict[str, Any]:
     if loaded is None:
         raise ApiError(404, "not_found", f"{name}@{handle.alias} is not set", "name")
     ctx.metrics.set_model(handle.use_case.name, name, loaded.version)
-    return {"name": name, "alias": handle.alias, "serving_version": loaded.version}
+    out: dict[str, Any] = {"name": name, "alias": handle.alias, "serving_version": loaded.version}
+    challenger = ctx.challengers.get(handle.use_case.name)
+    if challenger is not None:
+        try:
+            challenger.load_alias(ctx.registry)
+        except ModelLoadError:  # shadow only: reported, never a failed reload
+            ctx.metrics.model_load_failures.labels(handle.use_case.name).inc()
+        record_loaded(ctx, challenger)
+        out["challenger"] = {
+            "alias": challenger.alias,
+            "version": challenger.serving_version,
+            "error": challenger.last_error,
+        }
+    return out
 
 
 @router.post("/{name}/reload", summary="Reload the version the served alias points to now")

@@ -3,7 +3,8 @@
 Validation comes from the use case's pydantic request model (``extra="forbid"``), the answer
 from the live model handle, and every answered request is queued to the inference log before
 the response leaves. A full log (spool over its cap) refuses with 503 instead of answering
-without a record.
+without a record. When a ``@challenger`` is loaded it answers the same validated request in
+shadow: its answer goes to the log row's ``shadow`` column, never to the caller.
 
 This module deliberately has no ``from __future__ import annotations``: FastAPI reads the
 request model from the handler's annotation, which is a per-use-case class built at run time.
@@ -17,7 +18,7 @@ from typing import Any
 from fastapi import APIRouter, Header, Response
 from pydantic import BaseModel
 
-from nexafi_ai.serving.answers import inference_row, submit
+from nexafi_ai.serving.answers import ShadowScorer, inference_row, submit
 from nexafi_ai.serving.context import ServiceContext
 from nexafi_ai.serving.deps import ScoreScope
 from nexafi_ai.serving.errors import ApiError
@@ -53,6 +54,7 @@ def predict_router(
     router = APIRouter(prefix=f"/v1/{use_case.name}", tags=[use_case.name])
     handle = service.handles[use_case.name]
     writer = service.log_writer
+    shadow = ShadowScorer(use_case, service)
     request_model: Any = use_case.request_model
 
     async def predict(
@@ -75,9 +77,13 @@ def predict_router(
         fields = use_case.log_fields(body, answer)
         inputs = body.model_dump(mode="json")
         outputs = answer.model_dump(mode="json")
-        submit(
-            writer, inference_row(use_case.name, loaded, request_id, inputs, outputs, fields, start)
+        shadowed = shadow.score(
+            loaded, body, lambda challenger: challenger.model.predict([body])[0]
         )
+        row = inference_row(
+            use_case.name, loaded, request_id, inputs, outputs, fields, start, shadowed
+        )
+        submit(writer, row)
         response.headers["X-Request-ID"] = request_id
         response.headers["X-Model-Version"] = loaded.version
         return answer

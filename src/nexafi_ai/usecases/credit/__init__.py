@@ -125,6 +125,27 @@ class CreditUseCase(UseCase):
             decision=response.decision,
         )
 
+    def training_set_from_log(self, logged: pd.DataFrame) -> pd.DataFrame:
+        """The applicant table rebuilt from the log; unlabelled applicants are left out."""
+        from nexafi_ai.usecases.credit.relearn import credit_training_set
+
+        return credit_training_set(logged, label_value=self.label_value)
+
+    def label_value(self, text: str) -> float:
+        """Repayment outcomes in the words lenders' exports use (``default``, ``repaid``, 0/1).
+
+        Read like training targets (``labels.py``), so a word means the same in training and
+        in live performance; a loan still running (``current``) has no outcome yet.
+        """
+        from nexafi_ai.usecases.credit.labels import _BAD, _GOOD, _outcome_text
+
+        word = str(_outcome_text(pd.Series([text])).iloc[0])
+        if word in _BAD:
+            return 1.0
+        if word in _GOOD:
+            return 0.0
+        raise ValueError(f"cannot read {text!r} as a credit outcome")
+
     def router(self, service: ServiceContext) -> APIRouter:
         from nexafi_ai.serving.routes.predict import predict_router
 

@@ -31,6 +31,8 @@ from numpy.typing import NDArray
 from sklearn.model_selection import StratifiedKFold, TimeSeriesSplit, train_test_split
 
 from nexafi_ai.evaluation import calibration_table, credit_metrics, fairness_report
+from nexafi_ai.monitoring.reference import REFERENCE_KEY, SCORE, freeze_reference
+from nexafi_ai.monitoring.window import LoggedColumn
 from nexafi_ai.usecases.base import FitResult, check_options
 from nexafi_ai.usecases.credit.catalog import builtin_catalog
 from nexafi_ai.usecases.credit.data import NON_FEATURES, TIME, infer_features
@@ -39,6 +41,7 @@ from nexafi_ai.usecases.credit.generator import PROTECTED, TARGET
 from nexafi_ai.usecases.credit.model import CreditModel, ModelKind
 from nexafi_ai.usecases.credit.policy import CreditPolicy
 from nexafi_ai.usecases.credit.scaling import FeatureSpec
+from nexafi_ai.usecases.credit.schemas import ApplicantIn
 from nexafi_ai.usecases.credit.scorecard import Scorecard
 
 __all__ = ["KNOWN_OPTIONS", "fit_credit"]
@@ -176,6 +179,32 @@ def _kinds(options: Mapping[str, str]) -> tuple[ModelKind, ...]:
     return tuple(k for k in _KINDS if k in raw)
 
 
+def drift_reference(
+    model: CreditModel, test: pd.DataFrame, proba: np.ndarray, seed: int
+) -> dict[str, Any]:
+    """The test period's model inputs and PDs, at the paths the credit route logs them.
+
+    Standard applicant fields are logged at the top of ``inputs``; a lender's own columns
+    travel in ``inputs.attributes``.
+    """
+    standard = set(ApplicantIn.model_fields)
+    columns: dict[str, LoggedColumn] = {}
+    for feature in model.features:
+        path = (
+            ("inputs", feature.name)
+            if feature.name in standard
+            else ("inputs", "attributes", feature.name)
+        )
+        if feature.kind == "categorical":
+            columns[feature.name] = LoggedColumn(path, "categorical")
+        else:
+            columns[feature.name] = LoggedColumn(path, "numeric")
+    frame = test[[f.name for f in model.features]].reset_index(drop=True).copy()
+    columns["score"] = SCORE
+    frame["score"] = proba
+    return freeze_reference(frame, columns, seed=seed)
+
+
 def fit_credit(
     data: pd.DataFrame, *, seed: int = 0, options: Mapping[str, str] | None = None
 ) -> FitResult:
@@ -204,6 +233,7 @@ def fit_credit(
     dated = TIME in data
 
     results: dict[ModelKind, tuple[CreditModel, dict[str, float], dict[str, Any]]] = {}
+    references: dict[ModelKind, dict[str, Any]] = {}
     for kind in kinds:
         start = time.perf_counter()
         model = _fit_kind(kind, fit, valid, features, policy, required, seed, inputs)
@@ -238,6 +268,7 @@ def fit_credit(
                 attribute=PROTECTED,
             )
         results[kind] = (model, metrics, reports)
+        references[kind] = drift_reference(model, test, p_test, seed)
         log.info("credit %s: valid AUC %.4f, test AUC %.4f", kind, valid_auc, metrics["roc_auc"])
 
     ranking = sorted(kinds, key=lambda k: (-results[k][1]["valid_roc_auc"], kinds.index(k)))
@@ -265,6 +296,7 @@ def fit_credit(
                 "chosen": champion,
             },
             "reports": reports,
+            REFERENCE_KEY: references[kind],
         }
         params = {
             "kind": kind,

@@ -43,6 +43,8 @@ class ForecastUseCase(UseCase):
     name = "forecast"
     model_name = "nexafi-forecast"
     summary = "Price, direction and volatility forecasts, served only where they beat a random walk"
+    #: Realised prices (later requests' series) graded against the logged forecasts.
+    performance_kind = "forecast"
     request_model = ForecastRequest
     response_model = ForecastOut
     needs_target = False
@@ -97,12 +99,15 @@ class ForecastUseCase(UseCase):
             ({"series": [{**point, "timestamp": "2024-01-02T00:00:00"}]}, "series.0.timestamp"),
             ({**good, "symbol": "bad symbol!"}, "symbol"),
             ({**good, "foo": 1}, "foo"),
+            ({**good, "series_id": "MY-PORTFOLIO"}, "series_id"),
         ]
 
     def log_fields(self, request: BaseModel, response: BaseModel) -> LogFields:
         assert isinstance(response, ForecastOut)
+        assert isinstance(request, ForecastRequest)
         return LogFields(
-            entity_id=response.symbol,
+            # A sent series is graded by the prices sent later under the same name.
+            entity_id=response.symbol or request.series_id,
             score=response.forecasts[0].mean if response.forecasts else None,
             decision=response.model,
         )

@@ -11,6 +11,9 @@ runs on the event loop: a thread hop would cost more than the work. A sent serie
 the fly (tens of milliseconds for thousands of points), which would stall every other request
 on the loop, so it runs in the thread pool.
 
+A loaded ``@challenger`` answers the same request in shadow, the same way (on the loop or in the
+pool); its answer goes to the log row's ``shadow`` column, never to the caller.
+
 The two routes live under different prefixes, so the router has none and names full paths.
 This module deliberately has no ``from __future__ import annotations``: FastAPI reads the
 parameter and body types from the handlers' annotations at run time.
@@ -23,7 +26,7 @@ from fastapi import APIRouter, Header, Path, Query, Response
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-from nexafi_ai.serving.answers import logged_response
+from nexafi_ai.serving.answers import ShadowScorer, logged_response
 from nexafi_ai.serving.context import ServiceContext
 from nexafi_ai.serving.deps import ScoreScope
 from nexafi_ai.serving.errors import ApiError
@@ -50,6 +53,34 @@ def forecast_router(use_case: UseCase, service: ServiceContext) -> APIRouter:
     router = APIRouter(tags=[use_case.name])
     handle = service.handles[use_case.name]
     writer = service.log_writer
+    shadow = ShadowScorer(use_case, service)
+
+    def challenger_model(challenger: LoadedModel) -> ForecastModel:
+        model = challenger.model
+        if not isinstance(model, ForecastModel):
+            raise TypeError(f"challenger is a {type(model).__name__}, not a ForecastModel")
+        return model
+
+    def forecast_shadow(champion: LoadedModel, body: ForecastRequest) -> dict[str, Any] | None:
+        """The ``@challenger``'s forecast of the same request, for the log only."""
+        return shadow.score(
+            champion,
+            body,
+            lambda challenger: challenger_model(challenger).forecast(body, challenger.version),
+        )
+
+    def trend_shadow(
+        champion: LoadedModel, symbol: str, horizon: int, answered: TrendOut
+    ) -> dict[str, Any] | None:
+        """The challenger's trend for the same symbol and horizon (no request model here)."""
+        return shadow.score(
+            champion,
+            answered,
+            lambda challenger: challenger_model(challenger).trend(
+                symbol, horizon=horizon, version=challenger.version
+            ),
+            trend_fields,
+        )
 
     def live() -> tuple[LoadedModel, ForecastModel]:
         loaded = handle.current
@@ -76,9 +107,10 @@ def forecast_router(use_case: UseCase, service: ServiceContext) -> APIRouter:
         out: BaseModel,
         fields: LogFields,
         start: float,
+        shadowed: dict[str, Any] | None,
     ) -> Response:
         return logged_response(
-            writer, use_case.name, loaded, request_id, inputs, out, fields, start
+            writer, use_case.name, loaded, request_id, inputs, out, fields, start, shadowed
         )
 
     async def forecast(
@@ -92,8 +124,12 @@ def forecast_router(use_case: UseCase, service: ServiceContext) -> APIRouter:
         try:
             if body.series is None:
                 out = model.forecast(body, version=loaded.version)
-            else:
+                shadowed = forecast_shadow(loaded, body)
+            else:  # a fit on the fly: off the loop, the challenger's too
                 out = await run_in_threadpool(model.forecast, body, loaded.version)
+                shadowed = None
+                if shadow.challenger(loaded) is not None:
+                    shadowed = await run_in_threadpool(forecast_shadow, loaded, body)
         except UnknownSymbolError as exc:
             raise unknown(exc) from exc
         except RequestFieldError as exc:
@@ -102,7 +138,7 @@ def forecast_router(use_case: UseCase, service: ServiceContext) -> APIRouter:
             out = out.model_copy(update={"model_version": loaded.version})
         fields = use_case.log_fields(body, out)
         inputs = body.model_dump(mode="json")
-        return logged(loaded, request_id, inputs, out, fields, start)
+        return logged(loaded, request_id, inputs, out, fields, start, shadowed)
 
     async def trend(
         symbol: Annotated[Token, Path(description="A symbol the served model was trained on.")],
@@ -123,9 +159,10 @@ def forecast_router(use_case: UseCase, service: ServiceContext) -> APIRouter:
             raise ApiError(422, "validation_error", str(exc), exc.field) from exc
         if out.model_version != loaded.version:
             out = out.model_copy(update={"model_version": loaded.version})
-        fields = LogFields(entity_id=out.symbol, score=out.probability_up, decision=out.signal)
+        fields = trend_fields(None, out)
         inputs = {"symbol": symbol, "horizon": horizon, "endpoint": "trend"}
-        return logged(loaded, request_id, inputs, out, fields, start)
+        shadowed = trend_shadow(loaded, symbol, horizon, out)
+        return logged(loaded, request_id, inputs, out, fields, start, shadowed)
 
     router.add_api_route(
         "/v1/forecast",
@@ -160,3 +197,11 @@ def forecast_router(use_case: UseCase, service: ServiceContext) -> APIRouter:
         responses=_ERRORS,
     )
     return router
+
+
+def trend_fields(request: BaseModel | None, response: BaseModel) -> LogFields:
+    """A trend answer's indexed log columns (the champion's row and the shadow alike)."""
+    assert isinstance(response, TrendOut)
+    return LogFields(
+        entity_id=response.symbol, score=response.probability_up, decision=response.signal
+    )

@@ -54,6 +54,13 @@ class ForecastRequest(BaseModel):
     series: list[SeriesPoint] | None = Field(
         default=None, max_length=20_000, description="Your own price history, any order."
     )
+    series_id: Token | None = Field(
+        default=None,
+        description=(
+            "Your name for a sent series (a ticker, a portfolio id). It is logged as the "
+            "forecast's entity, so the prices you send later grade this forecast (live MASE)."
+        ),
+    )
     horizon: int = Field(5, ge=1, le=60, description="Steps (observations) ahead.")
     levels: list[int] = Field(
         default_factory=lambda: [80, 95],
@@ -74,18 +81,22 @@ class ForecastRequest(BaseModel):
     @model_validator(mode="after")
     def _one_source(self) -> ForecastRequest:
         if (self.symbol is None) == (self.series is None):
-            # A ValidationError (not a ValueError) so the 422 names the field, not the body.
-            raise ValidationError.from_exception_data(
-                type(self).__name__,
-                [
-                    InitErrorDetails(
-                        type=PydanticCustomError("source", "send exactly one of symbol or series"),
-                        loc=("symbol",),
-                        input=None,
-                    )
-                ],
+            raise _field_error(
+                type(self).__name__, "symbol", "send exactly one of symbol or series"
+            )
+        if self.series_id is not None and self.series is None:
+            raise _field_error(
+                type(self).__name__, "series_id", "series_id names a sent series; send series"
             )
         return self
+
+
+def _field_error(title: str, field: str, message: str) -> ValidationError:
+    # A ValidationError (not a ValueError) so the 422 names the field, not the body.
+    return ValidationError.from_exception_data(
+        title,
+        [InitErrorDetails(type=PydanticCustomError("source", message), loc=(field,), input=None)],
+    )
 
 
 class ForecastStep(BaseModel):

@@ -8,7 +8,7 @@ for decisions and ``router.py`` for the real-time path.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +26,9 @@ if TYPE_CHECKING:
 
 __all__ = ["USE_CASE", "FraudUseCase"]
 
+#: Label values meaning "this transaction was legitimate" (an analyst's or a dispute's verdict).
+_NEGATIVE_LABELS = frozenset({"0", "false", "no", "legit", "legitimate", "genuine", "not_fraud"})
+
 
 class FraudUseCase(UseCase):
     name = "fraud"
@@ -36,6 +39,8 @@ class FraudUseCase(UseCase):
     #: Batch features are point-in-time windows over the file's own earlier transactions, so
     #: a chunk alone would see a truncated history: the file is scored as one chunk.
     batch_chunkable = False
+    #: Chargebacks arrive within weeks: a transaction with none after 45 days was legitimate.
+    label_maturity_days = 45.0
 
     def builtin_data(self, *, size: str = "default", seed: int = 0) -> pd.DataFrame:
         from nexafi_ai.usecases.fraud.simulator import SimulatorConfig, simulate_transactions
@@ -131,6 +136,31 @@ class FraudUseCase(UseCase):
             score=response.fraud_probability,
             decision=response.decision,
         )
+
+    def label_value(self, text: str) -> float:
+        """Fraud outcomes: the words the labels feed and the online windows read as fraud."""
+        from nexafi_ai.usecases.fraud.state import POSITIVE_LABELS
+
+        lowered = text.strip().lower()
+        if lowered in POSITIVE_LABELS:
+            return 1.0
+        if lowered in _NEGATIVE_LABELS:
+            return 0.0
+        raise ValueError(f"cannot read {text!r} as a fraud outcome")
+
+    def training_set_from_log(self, logged: pd.DataFrame) -> pd.DataFrame:
+        """The transaction table rebuilt from the log (``relearn.py``: the maturity rule)."""
+        from nexafi_ai.usecases.fraud.relearn import fraud_training_set
+
+        return fraud_training_set(logged, maturity_days=self.label_maturity_days)
+
+    def score_logged(self, model: Model, inputs: Sequence[Mapping[str, Any]]) -> Any:
+        """Probabilities of logged requests from the features they were served with."""
+        from nexafi_ai.usecases.fraud.relearn import logged_scores
+
+        if not isinstance(model, FraudModel):
+            raise TypeError(f"expected a FraudModel, got {type(model).__name__}")
+        return logged_scores(model, inputs)
 
     def restore_state(self, service: ServiceContext) -> None:
         from nexafi_ai.usecases.fraud.state import restore_windows

@@ -6,13 +6,20 @@ that matters: authenticate, parse and validate with pydantic straight from bytes
 retried id from the idempotency store, read and update the card and terminal windows, score and
 explain with one TreeSHAP call, apply the policy, queue the log row, return bytes. No pandas, no
 database round trip, no model reload.
+
+With a ``@challenger`` loaded, it scores the very feature row the champion used (computing the
+row again would record the transaction in the windows twice) with one more LightGBM call and no
+TreeSHAP; its answer goes to the log's ``shadow`` column only. With none it costs one attribute
+read.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Request, Response
 from pydantic import ValidationError
@@ -20,6 +27,7 @@ from starlette.concurrency import run_in_threadpool
 
 from nexafi_ai.db.tables import utcnow
 from nexafi_ai.features import InMemoryFeatureStore, OnlineFeatureStore, RedisFeatureStore
+from nexafi_ai.serving.answers import ShadowScorer
 from nexafi_ai.serving.auth import presented_key
 from nexafi_ai.serving.errors import ApiError, validation_response
 from nexafi_ai.serving.idempotency import IdempotencyStore, MemoryIdempotency, RedisIdempotency
@@ -31,6 +39,7 @@ from nexafi_ai.usecases.fraud.schemas import FraudScoreOut, TransactionIn
 
 if TYPE_CHECKING:
     from nexafi_ai.serving.context import ServiceContext
+    from nexafi_ai.serving.handles import LoadedModel
     from nexafi_ai.usecases.base import UseCase
 
 __all__ = ["fraud_router", "online_store_for"]
@@ -60,6 +69,21 @@ def fraud_router(use_case: UseCase, service: ServiceContext) -> APIRouter:
     store = online_store_for(service)
     idempotency = _idempotency_for(service)
     service.extras["fraud_online_store"] = store
+    shadow = ShadowScorer(use_case, service)
+
+    def challenger_answer(
+        champion: FraudModel, tx: TransactionIn, row: list[float]
+    ) -> Callable[[LoadedModel], FraudScoreOut]:
+        """The challenger's answer on the champion's row: one LightGBM call, no TreeSHAP."""
+
+        def run(challenger: LoadedModel) -> FraudScoreOut:
+            model = challenger.model
+            if not isinstance(model, FraudModel):
+                raise TypeError(f"challenger is a {type(model).__name__}, not a FraudModel")
+            proba, decision = model.assess(tx, challenger_row(champion, model, tx, row))
+            return model.answer(tx, proba, decision, [], challenger.version)
+
+        return run
 
     async def score_bytes(
         body: bytes, headers: list[tuple[bytes, bytes]]
@@ -93,6 +117,9 @@ def fraud_router(use_case: UseCase, service: ServiceContext) -> APIRouter:
         stored = idempotency.put(tx.transaction_id, fingerprint, payload)
         if stored[1] is not payload:  # a concurrent retry of the same id answered first
             return _replay(stored, fingerprint)
+        shadowed = None
+        if shadow.challenger(loaded) is not None:
+            shadowed = shadow.score(loaded, tx, challenger_answer(model, tx, row))
         try:
             writer.submit(
                 {
@@ -109,7 +136,7 @@ def fraud_router(use_case: UseCase, service: ServiceContext) -> APIRouter:
                     "score": answer.fraud_probability,
                     "decision": answer.decision,
                     "latency_ms": (time.perf_counter() - start) * 1000.0,
-                    "shadow": None,
+                    "shadow": shadowed,
                     "created_at": utcnow(),
                 }
             )
@@ -173,3 +200,25 @@ def _replay(
             "transaction_id",
         )
     return 200, stored[1], [(b"x-idempotent-replay", b"true")]
+
+
+def challenger_row(
+    champion: FraudModel, challenger: FraudModel, tx: TransactionIn, row: Sequence[float]
+) -> Sequence[float]:
+    """The challenger's input, built from the row the champion scored (never recomputed).
+
+    Same feature list: the same row. Otherwise by name from the champion's row, then from the
+    request's sent ``features``; a feature neither has is NaN (LightGBM's missing value), so a
+    challenger trained on a new feature can still be compared before the windows compute it.
+    """
+    if challenger.feature_names == champion.feature_names:
+        return row
+    known: dict[str, Any] = dict(zip(champion.feature_names, row, strict=True))
+    sent = tx.features or {}
+    out: list[float] = []
+    for name in challenger.feature_names:
+        value = known.get(name, sent.get(name))
+        if value is None and name == "amount":
+            value = tx.amount
+        out.append(math.nan if value is None else float(value))
+    return out

@@ -31,6 +31,8 @@ from sklearn.preprocessing import StandardScaler
 
 from nexafi_ai.evaluation import binary_metrics, card_precision_at_k, threshold_metrics, time_split
 from nexafi_ai.models import FastBooster
+from nexafi_ai.monitoring.reference import REFERENCE_KEY, SCORE, freeze_reference
+from nexafi_ai.monitoring.window import LoggedColumn
 from nexafi_ai.usecases.base import FitResult
 from nexafi_ai.usecases.fraud.features import LABEL_DELAY_DAYS, offline_features
 from nexafi_ai.usecases.fraud.model import FraudModel
@@ -210,6 +212,25 @@ def _select(
     return results
 
 
+#: Request fields monitored for drift beside the model's features (logged as ``inputs.<field>``).
+MONITORED_FIELDS = ("currency", "mcc", "channel", "country", "card_country")
+
+
+def drift_reference(
+    rows: pd.DataFrame, features: pd.DataFrame, proba: np.ndarray, seed: int
+) -> dict[str, Any]:
+    """The test period's features, request fields and scores, as the fraud route logs them."""
+    columns = {name: LoggedColumn(("inputs", "features", name)) for name in features.columns}
+    frame = features.reset_index(drop=True).copy()
+    for request_field in MONITORED_FIELDS:
+        if request_field in rows and rows[request_field].notna().any():
+            columns[request_field] = LoggedColumn(("inputs", request_field), "categorical")
+            frame[request_field] = rows[request_field].to_numpy()
+    columns["score"] = SCORE
+    frame["score"] = proba
+    return freeze_reference(frame, columns, seed=seed)
+
+
 def fit_fraud(
     data: pd.DataFrame, *, seed: int = 0, config: FraudTrainConfig | None = None
 ) -> FitResult:
@@ -287,6 +308,7 @@ def fit_fraud(
     metadata = {
         "features": names,
         "mode": mode,
+        REFERENCE_KEY: drift_reference(data[test], features[test], test_proba, seed),
         "split": split.describe(),
         "policy": policy.to_json(),
         "policy_validation": policy_valid,

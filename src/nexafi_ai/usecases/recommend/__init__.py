@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, get_args
 import pandas as pd
 from pydantic import BaseModel
 
+from nexafi_ai.monitoring.window import LoggedColumn
 from nexafi_ai.usecases.base import FitResult, LogFields, Model, UseCase, check_options
 from nexafi_ai.usecases.fields import request_value
 from nexafi_ai.usecases.recommend.data import RecommendData
@@ -95,6 +96,8 @@ class RecommendUseCase(UseCase):
     name = "recommend"
     model_name = "nexafi-recommend"
     summary = "Personalised product recommendations: hybrid ALS + profile model, with reasons"
+    #: A label is the product the customer took up, graded against the logged list.
+    performance_kind = "ranking"
     request_model = RecommendRequest
     response_model = RecommendationsOut
     needs_target = False
@@ -160,6 +163,19 @@ class RecommendUseCase(UseCase):
             ({"profile": {"age": 30, "income": 1.0, "savings_rate": 2.0}}, "profile.savings_rate"),
             ({"profile": {"age": 30, "income": float("nan")}}, "profile.income"),
         ]
+
+    def monitored_columns(self) -> dict[str, LoggedColumn]:
+        """How answers are made (cold-start share), what comes first, and how sure the model is.
+
+        A jump in the cold-start share means requests arrive for customers the model has
+        never seen (a new market, a broken id mapping); a shift in the top product or its
+        score means the catalogue or behaviour moved since training.
+        """
+        return {
+            "strategy": LoggedColumn(("decision",), "categorical"),
+            "top_product": LoggedColumn(("outputs", "items", 0, "product_id"), "categorical"),
+            "top_score": LoggedColumn(("score",)),
+        }
 
     def log_fields(self, request: BaseModel, response: BaseModel) -> LogFields:
         assert isinstance(response, RecommendationsOut)

@@ -6,6 +6,9 @@ customer's profile, or a known customer with a fresher profile and products not 
 other business endpoints, and log every answer to ``inference_log`` before it leaves (a full log
 refuses with 503 rather than answer without a record).
 
+A loaded ``@challenger`` answers the same request in shadow; its answer goes to the log row's
+``shadow`` column, never to the caller.
+
 The model is pure NumPy on a few dozen products and answers in well under a millisecond, so the
 handlers are ``async`` and call it on the event loop: a thread hop would cost more than the
 work. The answer is serialised straight from the model's pydantic object, without FastAPI's
@@ -16,14 +19,17 @@ parameter and body types from the handlers' annotations at run time.
 """
 
 import time
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Query, Response
+from pydantic import BaseModel
 
-from nexafi_ai.serving.answers import logged_response
+from nexafi_ai.serving.answers import ShadowScorer, logged_response
 from nexafi_ai.serving.context import ServiceContext
 from nexafi_ai.serving.deps import ScoreScope
 from nexafi_ai.serving.errors import ApiError
+from nexafi_ai.serving.handles import LoadedModel
 from nexafi_ai.serving.routes.predict import request_id_from
 from nexafi_ai.usecases.base import RequestFieldError, UseCase
 from nexafi_ai.usecases.fields import Token
@@ -45,6 +51,18 @@ def recommend_router(use_case: UseCase, service: ServiceContext) -> APIRouter:
     router = APIRouter(prefix="/v1/recommendations", tags=[use_case.name])
     handle = service.handles[use_case.name]
     writer = service.log_writer
+    shadow = ShadowScorer(use_case, service)
+
+    def challenger_answer(request: RecommendRequest) -> Callable[[LoadedModel], BaseModel]:
+        """The same request to the ``@challenger`` (shadow only: logged, never returned)."""
+
+        def run(challenger: LoadedModel) -> BaseModel:
+            model = challenger.model
+            if not isinstance(model, RecommendModel):
+                raise TypeError(f"challenger is a {type(model).__name__}, not a RecommendModel")
+            return model.recommend(request, version=challenger.version)
+
+        return run
 
     def answer(request: RecommendRequest, x_request_id: str | None, start: float) -> Response:
         request_id = request_id_from(x_request_id)
@@ -71,8 +89,9 @@ def recommend_router(use_case: UseCase, service: ServiceContext) -> APIRouter:
         # The customer (None for an anonymous profile), the top score and the strategy.
         fields = use_case.log_fields(request, out)
         inputs = request.model_dump(mode="json")
+        shadowed = shadow.score(loaded, request, challenger_answer(request))
         return logged_response(
-            writer, use_case.name, loaded, request_id, inputs, out, fields, start
+            writer, use_case.name, loaded, request_id, inputs, out, fields, start, shadowed
         )
 
     async def for_user(

@@ -1,4 +1,7 @@
-"""A fraud model fitted once per session on tiny simulated data, registered per test."""
+"""A fraud model fitted once per session on tiny simulated data, registered per test.
+
+Imported by the root conftest so fraud, serving and monitoring tests share one fit.
+"""
 
 from __future__ import annotations
 
