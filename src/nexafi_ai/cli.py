@@ -292,7 +292,6 @@ def train(
     ``train forecast --data prices.csv --date-column Date --value-column "Adj Close"
     [--symbol-column Ticker]``.
     """
-    from nexafi_ai.io import read_table
     from nexafi_ai.training import train_and_register
 
     settings = get_settings()
@@ -321,20 +320,15 @@ def train(
                 param_hint=given[0],
             )
     else:
-        if target is None and uc.needs_target:
-            raise typer.BadParameter("--target is required with --data", param_hint="--target")
-        try:
-            frame = uc.prepare_data(
-                read_table(data),
-                target=target,
-                time_column=time_column,
-                positive_label=positive_label,
-                mapping=mapping,
-                tables=_read_tables(users, items),
-            )
-        except (ValueError, KeyError, NotImplementedError, OSError) as exc:
-            console.print(f"[red]cannot read {data}:[/red] {_message(exc)}")
-            raise typer.Exit(code=2) from exc
+        frame = _prepared(
+            uc,
+            data,
+            target=target,
+            time_column=time_column,
+            positive_label=positive_label,
+            mapping=mapping,
+            tables=_read_tables(users, items),
+        )
     _upgrade(settings)
     registry = _registry(settings)
     with _progress(f"training {uc.name}") as say:
@@ -363,6 +357,36 @@ def train(
         )
     )
     console.print(f"{info.name} version {info.version} registered")
+
+
+def _prepared(
+    uc: UseCase,
+    data: Path,
+    *,
+    target: str | None,
+    time_column: str | None,
+    positive_label: str | None,
+    mapping: dict[str, str],
+    tables: dict[str, pd.DataFrame] | None = None,
+) -> pd.DataFrame:
+    """A user's file read and mapped to what the use case trains on; exit 2 when it cannot be."""
+    from nexafi_ai.io import read_table
+
+    if target is None and uc.needs_target:
+        raise typer.BadParameter("--target is required with --data", param_hint="--target")
+    try:
+        frame: pd.DataFrame = uc.prepare_data(
+            read_table(data),
+            target=target,
+            time_column=time_column,
+            positive_label=positive_label,
+            mapping=mapping,
+            tables=tables,
+        )
+    except (ValueError, KeyError, NotImplementedError, OSError) as exc:
+        console.print(f"[red]cannot read {data}:[/red] {_message(exc)}")
+        raise typer.Exit(code=2) from exc
+    return frame
 
 
 def _message(exc: BaseException) -> str:
@@ -866,7 +890,6 @@ def retrain(
     from dataclasses import replace
 
     from nexafi_ai.db import make_engine
-    from nexafi_ai.io import read_table
     from nexafi_ai.monitoring.retrain import DEFAULT_POLICY, CannotRebuildError
     from nexafi_ai.monitoring.retrain import retrain as run_retrain
     from nexafi_ai.monitoring.triggers import retrain_due
@@ -875,19 +898,14 @@ def retrain(
     uc = _use_case(use_case)
     frame = None
     if data is not None:
-        if target is None and uc.needs_target:
-            raise typer.BadParameter("--target is required with --data", param_hint="--target")
-        try:
-            frame = uc.prepare_data(
-                read_table(data),
-                target=target,
-                time_column=time_column,
-                positive_label=positive_label,
-                mapping=_field_mapping(column, {}),
-            )
-        except (ValueError, KeyError, NotImplementedError, OSError) as exc:
-            console.print(f"[red]cannot read {data}:[/red] {_message(exc)}")
-            raise typer.Exit(code=2) from exc
+        frame = _prepared(
+            uc,
+            data,
+            target=target,
+            time_column=time_column,
+            positive_label=positive_label,
+            mapping=_field_mapping(column, {}),
+        )
     policy = DEFAULT_POLICY if min_gain is None else replace(DEFAULT_POLICY, min_gain=min_gain)
     _upgrade(settings)
     engine = make_engine(settings.database_url)

@@ -15,7 +15,7 @@
 3. **Same rows for both.** Champion and challenger, each loaded through
    :func:`~nexafi_ai.serving.handles.load_verified`, score the very same logged requests:
    rebuilt from the logged inputs and answered in chunks, or, for a use case that knows how
-   to grade a version on its logged features (``score_logged``: fraud, whose features are
+   to grade a version on its logged features (``UseCase.score_logged``: fraud, whose features are
    point-in-time windows the model cannot recompute from one request), that way.
 4. **Gates.** ROC-AUC gain over the champion, calibration (expected calibration error under
    an absolute bar, or not worse than the champion's by more than a slack) and, for credit,
@@ -199,13 +199,13 @@ def holdout_scores(
 ) -> np.ndarray:
     """The score a version gives each logged request (NaN where it cannot answer one).
 
-    A use case with a ``score_logged(model, inputs)`` method grades from what was logged
-    (fraud: the point-in-time features); the others rebuild each request from its logged
-    inputs and read the score the way the log does (``log_fields``), in chunks.
+    A use case whose ``score_logged`` answers grades from what was logged (fraud: the
+    point-in-time features); the others rebuild each request from its logged inputs and read
+    the score the way the log does (``log_fields``), in chunks.
     """
-    custom = getattr(use_case, "score_logged", None)
-    if callable(custom):
-        return np.asarray(custom(model.model, inputs), dtype=float)
+    custom = use_case.score_logged(model.model, inputs)
+    if custom is not None:
+        return np.asarray(custom, dtype=float)
     scores = np.full(len(inputs), np.nan)
     requests: list[Any] = []
     positions: list[int] = []
@@ -356,7 +356,9 @@ def retrain(
     window = {"start": None if start is None else start.isoformat(), "end": as_of.isoformat()}
     sizes: dict[str, int] = {}
 
-    def refused(reason: str, challenger: str | None = None, **extra: Any) -> RetrainOutcome:
+    def decided(
+        promoted: bool, reason: str, challenger: str | None = None, **extra: Any
+    ) -> RetrainOutcome:
         outcome = RetrainOutcome(
             use_case=use_case.name,
             model_name=name,
@@ -364,15 +366,18 @@ def retrain(
             as_of=as_of,
             champion_version=champion,
             challenger_version=challenger,
-            promoted=False,
+            promoted=promoted,
             reason=reason,
             sizes=dict(sizes),
             window=window,
             **extra,
         )
         _record(engine, outcome, actor)
-        log.warning("retrain of %s refused: %s", name, reason)
         return outcome
+
+    def refused(reason: str, challenger: str | None = None, **extra: Any) -> RetrainOutcome:
+        log.warning("retrain of %s refused: %s", name, reason)
+        return decided(False, reason, challenger, **extra)
 
     logged = _logged_window(engine, use_case, start, as_of)
     sizes["logged"] = len(logged)
@@ -456,20 +461,5 @@ def retrain(
     registry.set_alias(name, "champion", challenger, actor=actor, reason=reason)
     if registry.alias_version(name, "challenger") == challenger:
         registry.delete_alias(name, "challenger", actor=actor, reason="promoted to @champion")
-    outcome = RetrainOutcome(
-        use_case=use_case.name,
-        model_name=name,
-        trigger=trigger,
-        as_of=as_of,
-        champion_version=champion,
-        challenger_version=challenger,
-        promoted=True,
-        reason=reason,
-        metrics=metrics,
-        gates=tuple(gates),
-        sizes=dict(sizes),
-        window=window,
-    )
-    _record(engine, outcome, actor)
     log.info("retrain of %s promoted v%s over v%s", name, challenger, champion)
-    return outcome
+    return decided(True, reason, challenger, metrics=metrics, gates=tuple(gates))

@@ -20,6 +20,7 @@ from pydantic import BaseModel
 if TYPE_CHECKING:
     import pandas as pd
     from fastapi import APIRouter
+    from numpy.typing import ArrayLike
 
     from nexafi_ai.monitoring.window import LoggedColumn
     from nexafi_ai.serving.context import ServiceContext
@@ -250,6 +251,16 @@ class UseCase(ABC):
             f"the {self.name} use case cannot rebuild training data from its log; "
             "retrain it from a file"
         )
+
+    def score_logged(self, model: Model, inputs: Sequence[Mapping[str, Any]]) -> ArrayLike | None:
+        """Scores ``model`` gives logged requests, when a request alone cannot reproduce them.
+
+        Retraining grades champion and challenger on the same logged traffic. By default
+        (None) each logged request is rebuilt and answered; a use case whose features depend
+        on state at scoring time (fraud's point-in-time windows) scores the features it
+        logged instead.
+        """
+        return None
 
     def restore_state(self, service: ServiceContext) -> None:
         """Rebuild process-local online state (feature windows) from stored history.

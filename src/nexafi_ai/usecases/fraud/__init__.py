@@ -21,6 +21,7 @@ from nexafi_ai.usecases.fraud.schemas import FraudScoreOut, TransactionIn
 
 if TYPE_CHECKING:
     from fastapi import APIRouter
+    from numpy.typing import ArrayLike
 
     from nexafi_ai.serving.context import ServiceContext
 
@@ -154,7 +155,7 @@ class FraudUseCase(UseCase):
 
         return fraud_training_set(logged, maturity_days=self.label_maturity_days)
 
-    def score_logged(self, model: Model, inputs: Sequence[Mapping[str, Any]]) -> Any:
+    def score_logged(self, model: Model, inputs: Sequence[Mapping[str, Any]]) -> ArrayLike | None:
         """Probabilities of logged requests from the features they were served with."""
         from nexafi_ai.usecases.fraud.relearn import logged_scores
 
