@@ -15,7 +15,8 @@ Then, end to end as ``GET /v1/monitoring/{use_case}/drift`` does it: the same wi
 a real ``inference_log`` (the features inside each row's ``inputs`` JSON, as serving logs them),
 read back with the values extracted by the database (``monitoring.window.logged_values``), and
 the report computed; the PSI must equal the in-memory report's. SQLite by default, PostgreSQL with
-``--db-url postgresql+psycopg://...``; ``--db-rows 0`` skips this part.
+``--db-url postgresql+psycopg://user@host/db`` (a scratch database is created on that server
+and dropped afterwards); ``--db-rows 0`` skips this part.
 
 Run: ``.venv/bin/python bench/drift.py [--rows 1000000] [--repeat 3] [--db-rows 1000000]``.
 """
@@ -25,12 +26,17 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from scipy import stats
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
 from nexafi_ai.db import inference_log, make_engine, upgrade
 from nexafi_ai.monitoring import (
@@ -151,9 +157,6 @@ def columns_for(frame: pd.DataFrame) -> dict[str, LoggedColumn]:
 def write_log(url: str, frame: pd.DataFrame) -> float:
     """Write ``frame`` as inference_log rows; returns seconds (setup, not measured work)."""
     engine = make_engine(url)
-    if url.startswith("postgresql"):
-        with engine.begin() as conn:
-            conn.execute(inference_log.delete().where(inference_log.c.use_case == "bench"))
     upgrade(engine)
     start = time.perf_counter()
     t0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -198,11 +201,29 @@ def end_to_end(url: str, references: dict, columns: dict[str, LoggedColumn]) -> 
         engine.dispose()
 
 
+@contextmanager
+def scratch_database(server_url: str | None) -> Iterator[str | None]:
+    """A fresh database on the server of ``server_url``, dropped afterwards (None: SQLite)."""
+    if server_url is None:
+        yield None
+        return
+    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    name = f"nexafi_bench_{uuid.uuid4().hex[:8]}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
 def database_part(args: argparse.Namespace, references: dict, current: pd.DataFrame) -> None:
     frame = current.head(args.db_rows)
     columns = columns_for(frame)
-    with tempfile.TemporaryDirectory() as scratch:
-        url = args.db_url or f"sqlite:///{Path(scratch) / 'bench.db'}"
+    with tempfile.TemporaryDirectory() as scratch, scratch_database(args.db_url) as server:
+        url = server or f"sqlite:///{Path(scratch) / 'bench.db'}"
         dialect = url.split(":", 1)[0]
         written_s = write_log(url, frame)
         print(f"\n{dialect}: wrote {len(frame):,} log rows in {written_s:.1f} s (setup)")
@@ -214,11 +235,6 @@ def database_part(args: argparse.Namespace, references: dict, current: pd.DataFr
             f"end to end (SQL extraction + report) {db_s:8.3f} s  "
             f"{len(frame) / db_s:12,.0f} rows/s  (PSI identical to the in-memory report)"
         )
-        if url.startswith("postgresql"):
-            engine = make_engine(url)
-            with engine.begin() as conn:
-                conn.execute(inference_log.delete().where(inference_log.c.use_case == "bench"))
-            engine.dispose()
 
 
 if __name__ == "__main__":

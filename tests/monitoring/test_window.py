@@ -1,5 +1,6 @@
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import Engine, insert
 
@@ -91,3 +92,46 @@ def test_labels_join_as_of_and_only_grade_earlier_scores(engine: Engine) -> None
     assert early["entity_id"].tolist() == ["b"]
     assert early["label"].tolist() == ["1"]
     assert isinstance(early["observed_at"].iloc[0], pd.Timestamp)
+
+
+def test_extracted_values_keep_their_text_and_types(engine: Engine) -> None:
+    """Codes keep leading zeros, commas and accents; a missing document is missing."""
+    inputs = [
+        {"mcc": "05411", "merchant": "shop, inc", "amount": 1.5, "flag": 3},
+        {"mcc": "5999", "merchant": "crédit agricole", "amount": None, "flag": 4},
+        {"mcc": None, "merchant": "", "amount": "7.25", "flag": 5},
+    ]
+    with engine.begin() as conn:
+        for i, doc in enumerate([*inputs, None]):
+            conn.execute(
+                insert(inference_log).values(
+                    request_id=f"t{i}",
+                    use_case="fraud",
+                    entity_id=f"t{i}",
+                    model_name="m",
+                    model_version="1",
+                    inputs=doc or {},
+                    outputs={},
+                    shadow=None if doc is None else {"score": 0.5 + i},
+                    latency_ms=1.0,
+                    created_at=T0 + timedelta(seconds=i),
+                )
+            )
+    columns = {
+        "mcc": LoggedColumn(("inputs", "mcc"), "categorical"),
+        "merchant": LoggedColumn(("inputs", "merchant"), "categorical"),
+        "amount": LoggedColumn(("inputs", "amount")),
+        "flag": LoggedColumn(("inputs", "flag"), "categorical"),
+        "shadow_score": LoggedColumn(("shadow", "score")),
+    }
+    got = logged_values(engine, "fraud", columns, plain=())
+    assert list(got.columns) == list(columns)
+    assert got["mcc"].tolist()[:2] == ["05411", "5999"]
+    assert got["mcc"].isna().tolist() == [False, False, True, True]
+    assert got["merchant"].tolist()[:3] == ["shop, inc", "crédit agricole", ""]
+    assert got["amount"].tolist()[0] == 1.5
+    assert got["amount"].tolist()[2] == 7.25
+    assert got["amount"].isna().tolist() == [False, True, False, True]
+    assert [str(v) for v in got["flag"].tolist()[:3]] == ["3", "4", "5"]
+    assert got["shadow_score"].tolist()[:3] == [0.5, 1.5, 2.5]
+    assert np.isnan(got["shadow_score"].iloc[3])

@@ -14,6 +14,7 @@ several times, the last score before the label is the one graded.
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -112,21 +113,52 @@ def _sqlite_groups(columns: Mapping[str, LoggedColumn]) -> dict[str, list[str]]:
     return {head: names for head, names in groups.items() if len(names) > 1}
 
 
-def _unpack(frame: pd.DataFrame, column: str, names: Sequence[str]) -> None:
+def _unpack(frame: pd.DataFrame, column: str, columns: Mapping[str, LoggedColumn]) -> None:
     """Split the arrays of one multi-path ``json_extract`` into one column per name.
 
-    All rows are parsed in a single ``json.loads`` of one joined text (C speed); a row whose
-    document is NULL gives NULL for every name.
+    A row's array of plain values (numbers, strings, nulls) is a CSV line once its brackets
+    are cut, so all rows go through pandas' C CSV reader at once, typed per column (text
+    columns stay text: ``"05411"`` keeps its zero). Anything CSV cannot read the same way
+    as JSON (an escape such as ``\\u00e9``, a nested value) takes the exact path: one
+    ``json.loads`` of all rows joined. A row whose document is NULL gives NULL everywhere.
     """
-    empty = "[" + ",".join(["null"] * len(names)) + "]"
+    names = list(columns)
     texts = frame.pop(column)
     if texts.empty:
-        values: list[tuple[Any, ...]] = [()] * len(names)
-    else:
-        parsed = json.loads("[" + ",".join(t if t is not None else empty for t in texts) + "]")
-        values = list(zip(*parsed, strict=True))
-    for name, column_values in zip(names, values, strict=True):
-        frame[name] = pd.Series(list(column_values), index=frame.index, dtype="object")
+        for name in names:
+            frame[name] = pd.Series([], index=frame.index, dtype="object")
+        return
+    empty = "[" + ",".join(["null"] * len(names)) + "]"
+    lines = [t if t is not None else empty for t in texts]
+    parsed = _read_as_csv(lines, columns)
+    if parsed is None:
+        rows = json.loads("[" + ",".join(lines) + "]")
+        values = list(zip(*rows, strict=True))
+        parsed = pd.DataFrame(
+            {n: pd.Series(list(v), dtype="object") for n, v in zip(names, values, strict=True)}
+        )
+    for name in names:
+        frame[name] = parsed[name].to_numpy()
+
+
+def _read_as_csv(lines: list[str], columns: Mapping[str, LoggedColumn]) -> pd.DataFrame | None:
+    body = "\n".join(line[1:-1] for line in lines)
+    if "\\" in body or "[" in body or "{" in body:
+        return None
+    dtypes = {n: ("float64" if c.kind == "numeric" else "object") for n, c in columns.items()}
+    try:
+        parsed = pd.read_csv(
+            io.StringIO(body),
+            header=None,
+            names=list(columns),
+            dtype=dtypes,
+            na_values=["null"],
+            keep_default_na=False,
+            quotechar='"',
+        )
+    except (ValueError, pd.errors.ParserError):
+        return None
+    return parsed if len(parsed) == len(lines) else None
 
 
 def _plain(name: str) -> ColumnElement[Any]:
@@ -196,7 +228,7 @@ def logged_values(
         frame = frame.iloc[::-1].reset_index(drop=True)
     frame = frame.rename(columns={f"v__{name}": name for name in columns})
     for head, names in grouped.items():
-        _unpack(frame, f"j__{head}", names)
+        _unpack(frame, f"j__{head}", {name: columns[name] for name in names})
     for name, spec in columns.items():
         if spec.kind == "numeric":
             frame[name] = pd.to_numeric(frame[name], errors="coerce").astype("float64")
@@ -204,7 +236,8 @@ def logged_values(
             frame[name] = frame[name].astype("object")
     if "created_at" in frame:
         frame["created_at"] = pd.to_datetime(frame["created_at"], utc=True, format="ISO8601")
-    return frame
+    order = [n for n in plain if n not in columns] + list(columns)
+    return frame[order + [c for c in frame.columns if c not in order]]
 
 
 def labelled_inferences(
