@@ -419,3 +419,34 @@ def test_scored_review_transaction_is_queued_and_decided(
         r = c.post(f"/v1/review-queue/{first['id']}/verdict", json={"verdict": "fraud"})
         assert r.status_code == 200, r.text
         assert store.lookup(probe)[rate] > 0
+
+
+def test_a_chargeback_closes_the_open_review_item(client: TestClient, engine: Engine) -> None:
+    """Nobody should review a transaction whose outcome is already known."""
+    ids = _ids_by_entity(client)
+    label = {
+        "entity_id": "tx3",
+        "use_case": "fraud",
+        "label": "chargeback",
+        "source": "chargeback",
+        "observed_at": "2026-03-10T00:00:00Z",
+    }
+    r = client.post("/v1/labels", json={"labels": [label]}, headers={"X-API-Key": ADMIN})
+    assert r.status_code == 200, r.text
+    item = client.get(f"/v1/review-queue/{ids['tx3']}").json()
+    assert (item["status"], item["verdict"], item["note"]) == (
+        "decided",
+        "fraud",
+        "closed by a chargeback label",
+    )
+    page = client.get("/v1/review-queue").json()
+    assert ([i["entity_id"] for i in page["items"]], page["open_count"]) == (["tx1", "tx2"], 2)
+    with engine.connect() as conn:
+        details = conn.execute(
+            select(audit_log.c.details).where(audit_log.c.action == "labels.ingest")
+        ).scalar_one()
+    assert details["review_items_closed"] == 1
+    # An analyst may still overrule it through the queue: an audited correction.
+    again = client.post(f"/v1/review-queue/{ids['tx3']}/verdict", json={"verdict": "legit"})
+    assert again.status_code == 200, again.text
+    assert again.json()["corrected"] is True

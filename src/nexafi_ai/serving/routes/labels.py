@@ -27,11 +27,11 @@ from typing import Annotated, Any, NamedTuple
 from fastapi import APIRouter, Depends
 from fastapi import Path as PathParam
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
-from sqlalchemy import Connection, Insert, select
+from sqlalchemy import Connection, Insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from nexafi_ai.db import audit
-from nexafi_ai.db.tables import inference_log, labels, utcnow
+from nexafi_ai.db.tables import inference_log, labels, review_queue, utcnow
 from nexafi_ai.features import OnlineFeatureStore
 from nexafi_ai.serving.auth import Principal
 from nexafi_ai.serving.context import ServiceContext
@@ -262,6 +262,42 @@ def store_labels(conn: Connection, items: Sequence[LabelRecord]) -> StoredBatch:
     return StoredBatch(inserted, updated, unchanged, final)
 
 
+def close_reviews(conn: Connection, stored: StoredBatch, actor: str) -> int:
+    """Close the open review-queue items that a written label has already decided.
+
+    A chargeback (or a verdict loaded from a case-management system) settles a queued
+    transaction: leaving it open would have an analyst spend time on a known outcome. The
+    item records the label as its verdict (``fraud`` or ``legit``), who sent it and from which
+    source; a later verdict through the queue is still possible and is audited as a correction.
+    Returns the number of items closed.
+    """
+    outcomes: dict[str, tuple[str, str]] = {}
+    for (use_case, entity, source), row in stored.written.items():
+        if use_case == "fraud":
+            verdict = "fraud" if str(row["label"]).lower() in POSITIVE_LABELS else "legit"
+            outcomes[entity] = (verdict, source)
+    closed = 0
+    now = utcnow()
+    for entity, (verdict, source) in outcomes.items():
+        result = conn.execute(
+            update(review_queue)
+            .where(
+                review_queue.c.use_case == "fraud",
+                review_queue.c.entity_id == entity,
+                review_queue.c.status == "open",
+            )
+            .values(
+                status="decided",
+                verdict=verdict,
+                analyst=actor,
+                note=f"closed by a {source} label",
+                decided_at=now,
+            )
+        )
+        closed += result.rowcount
+    return closed
+
+
 def feed_fraud_windows(ctx: ServiceContext, written: dict[str, str]) -> None:
     """Set confirmed fraud labels in the online terminal windows (terminal fraud rates).
 
@@ -316,6 +352,7 @@ def post_labels(body: LabelsIn, ctx: ContextDep, who: LabelWriter) -> LabelsOut:
                 for item in body.labels
             ],
         )
+        closed = close_reviews(conn, stored, who.actor)
         audit.record(
             conn,
             actor=who.actor,
@@ -327,6 +364,7 @@ def post_labels(body: LabelsIn, ctx: ContextDep, who: LabelWriter) -> LabelsOut:
                 "updated": stored.updated,
                 "unchanged": stored.unchanged,
                 "sources": sorted({item.source for item in body.labels}),
+                "review_items_closed": closed,
             },
         )
     feed_fraud_windows(ctx, stored.fraud_labels())
