@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pandas as pd
 import pytest
+from api_keys import READER, SCORER, with_keys
 from fastapi.testclient import TestClient
 from fraud_fitted import Packaged
 from sqlalchemy import Engine, insert, select
@@ -178,13 +179,9 @@ def test_drift_api(
     assert isinstance(model, FraudModel)
     shifted = fresh_traffic.assign(amount=fresh_traffic["amount"] * 3.0)
     _log(engine, shifted, model, fraud_champion.version, "api")
-    reader, scorer = "read-key-0123456789abcdef", "score-key-0123456789abcdef"
-    keyed = settings.model_copy(
-        update={"api_keys": {reader: frozenset({"read"}), scorer: frozenset({"score"})}}
-    )
     # Nothing is served here: drift reads the registry and the log, not a loaded model.
-    app = create_app(keyed, use_cases={toy.name: toy})
-    with TestClient(app, headers={"X-API-Key": reader}) as client:
+    app = create_app(with_keys(settings), use_cases={toy.name: toy})
+    with TestClient(app, headers={"X-API-Key": READER}) as client:
         window = {"start": "2026-05-31T00:00:00Z", "end": "2026-06-01T00:00:00Z"}
         got = client.get("/v1/monitoring/fraud/drift", params=window)
         assert got.status_code == 200, got.text
@@ -210,7 +207,7 @@ def test_drift_api(
         assert client.get("/v1/monitoring/nope/drift").json()["error"]["field"] == "use_case"
         no_ref = client.get("/v1/monitoring/toy/drift")
         assert no_ref.status_code in {404, 409}
-        denied = client.get("/v1/monitoring/fraud/drift", headers={"X-API-Key": scorer})
+        denied = client.get("/v1/monitoring/fraud/drift", headers={"X-API-Key": SCORER})
         assert denied.status_code == 403
 
 

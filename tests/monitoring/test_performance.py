@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from api_keys import READER, SCORER, with_keys
 from fastapi.testclient import TestClient
 from sklearn.metrics import (
     average_precision_score,
@@ -39,8 +40,6 @@ from nexafi_ai.usecases.recommend import USE_CASE as RECOMMEND
 T0 = datetime(2026, 5, 1, tzinfo=UTC)  # a Friday
 AS_OF = datetime(2026, 8, 1, tzinfo=UTC)
 TOL = 1e-12
-READER = "read-key-0123456789abcdef"
-SCORER = "score-key-0123456789abcdef"
 
 
 def _row(
@@ -413,8 +412,7 @@ def test_forecast_mase_mae_and_coverage_from_later_series(engine: Engine) -> Non
 
 @pytest.fixture
 def client(settings: Settings, toy: UseCase) -> Iterator[TestClient]:
-    keys = {READER: frozenset({"read"}), SCORER: frozenset({"score"})}
-    app = create_app(settings.model_copy(update={"api_keys": keys}), use_cases={toy.name: toy})
+    app = create_app(with_keys(settings), use_cases={toy.name: toy})
     with TestClient(app, headers={"X-API-Key": READER}) as c:
         yield c
 

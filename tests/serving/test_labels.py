@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from api_keys import ADMIN, ANALYST, READER, SCORER, with_keys
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, insert, select
 
@@ -17,22 +18,13 @@ from nexafi_ai.settings import Settings
 from nexafi_ai.usecases import UseCase
 from nexafi_ai.usecases.fraud.features import WINDOWS
 
-ADMIN = "admin-key-0123456789abcdef"
-ANALYST = "analyst-key-0123456789abcdef"
-SCORER = "score-key-0123456789abcdef"
-READER = "read-key-0123456789abcdef"
 WHEN = "2026-03-01T12:00:00Z"
-
-
-def _keyed(settings: Settings) -> Settings:
-    keys = {ADMIN: ["admin"], ANALYST: ["analyst"], SCORER: ["score"], READER: ["read"]}
-    return settings.model_copy(update={"api_keys": {k: frozenset(v) for k, v in keys.items()}})
 
 
 @pytest.fixture
 def client(settings: Settings, toy: UseCase) -> Iterator[TestClient]:
     # No model is needed: labels join rows already in the inference log.
-    app = create_app(_keyed(settings), use_cases={toy.name: toy})
+    app = create_app(with_keys(settings), use_cases={toy.name: toy})
     with TestClient(app, headers={"X-API-Key": ANALYST}) as c:
         yield c
 
@@ -204,7 +196,7 @@ def test_scored_entities_can_be_labelled(
     settings: Settings, toy: UseCase, toy_champion: Any, engine: Engine
 ) -> None:
     """The join key is what the use case logs, not something tests invent."""
-    app = create_app(_keyed(settings), use_cases={toy.name: toy})
+    app = create_app(with_keys(settings), use_cases={toy.name: toy})
     with TestClient(app) as c:
         scored = c.post(
             "/v1/toy/predict",
@@ -242,7 +234,7 @@ def test_fraud_labels_feed_the_online_windows(client: TestClient, engine: Engine
 def test_large_batch_is_checked_and_written_in_chunks(
     settings: Settings, toy: UseCase, engine: Engine
 ) -> None:
-    big = _keyed(settings).model_copy(update={"max_body_bytes": 4_000_000})
+    big = with_keys(settings).model_copy(update={"max_body_bytes": 4_000_000})
     n = 1_201  # more than two IN-list / upsert chunks
     with engine.begin() as conn:
         conn.execute(

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from api_keys import ADMIN, ANALYST, READER, SCORER, with_keys
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 
@@ -31,10 +32,6 @@ from nexafi_ai.usecases import UseCase
 from nexafi_ai.usecases.fraud import USE_CASE as FRAUD
 from nexafi_ai.usecases.fraud.features import WINDOWS
 
-ADMIN = "admin-key-0123456789abcdef"
-ANALYST = "analyst-key-0123456789abcdef"
-SCORER = "score-key-0123456789abcdef"
-READER = "read-key-0123456789abcdef"
 PAN = "4111111111111111"
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 FAST: dict[str, Any] = {"flush_interval_s": 0.01, "batch_size": 100}
@@ -221,9 +218,7 @@ def client(
     rows = [fraud_row("tx3", "review", 30), fraud_row("tx1", "review", 10)]
     rows += [fraud_row("tx2", "review", 20), fraud_row("tx0", "approve", 5)]
     write(engine, tmp_path / "seed", rows)
-    keys = {ADMIN: ["admin"], ANALYST: ["analyst"], SCORER: ["score"], READER: ["read"]}
-    keyed = settings.model_copy(update={"api_keys": {k: frozenset(v) for k, v in keys.items()}})
-    app = create_app(keyed, use_cases={toy.name: toy})  # no model needed
+    app = create_app(with_keys(settings), use_cases={toy.name: toy})  # no model needed
     with TestClient(app, headers={"X-API-Key": ANALYST}) as c:
         c.app.state.ctx.extras["fraud_online_store"] = SpyStore()  # type: ignore[attr-defined]
         yield c
@@ -382,8 +377,7 @@ def test_scored_review_transaction_is_queued_and_decided(
     settings: Settings, fraud_champion: ModelVersionInfo, engine: Engine
 ) -> None:
     """End to end: the fraud route's own log rows feed the queue; a verdict feeds its windows."""
-    keys = {SCORER: frozenset({"score"}), ANALYST: frozenset({"analyst"})}
-    app = create_app(settings.model_copy(update={"api_keys": keys}), use_cases={"fraud": FRAUD})
+    app = create_app(with_keys(settings), use_cases={"fraud": FRAUD})
     with TestClient(app, headers={"X-API-Key": ANALYST}) as c:
         decided: dict[str, str] = {}
         for i, amount in enumerate((100.0, 150.0, 200.0, 230.0)):

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from api_keys import READER, SCORER, with_keys
 from credit_fitted import Fitted
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
@@ -15,9 +16,6 @@ from nexafi_ai.registry import ModelRegistry, ModelVersionInfo
 from nexafi_ai.serving.app import create_app
 from nexafi_ai.settings import Settings
 from nexafi_ai.usecases.credit import USE_CASE as CREDIT
-
-SCORER = "score-key-0123456789abcdef"
-READER = "read-key-0123456789abcdef"
 
 
 def applicant(fitted: Fitted, i: int, **changes: Any) -> dict[str, Any]:
@@ -36,8 +34,7 @@ RISKY = {
 
 @pytest.fixture
 def client(settings: Settings, credit_champion: ModelVersionInfo) -> Iterator[TestClient]:
-    keys = {SCORER: frozenset({"score"}), READER: frozenset({"read"})}
-    app = create_app(settings.model_copy(update={"api_keys": keys}), use_cases={"credit": CREDIT})
+    app = create_app(with_keys(settings), use_cases={"credit": CREDIT})
     with TestClient(app, headers={"X-API-Key": SCORER}) as c:
         yield c
 

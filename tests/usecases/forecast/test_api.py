@@ -16,6 +16,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from api_keys import READER, SCORER, with_keys
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 
@@ -30,8 +31,6 @@ from nexafi_ai.usecases.forecast import USE_CASE as FORECAST
 from nexafi_ai.usecases.forecast.model import ForecastModel
 from nexafi_ai.usecases.forecast.schemas import ForecastRequest
 
-SCORER = "score-key-0123456789abcdef"
-READER = "read-key-0123456789abcdef"
 MODELS = {"random_walk", "drift", "auto_arima", "auto_ets", "theta", "lightgbm"}
 
 
@@ -85,10 +84,7 @@ def forecast_champion(
 
 
 def _app(settings: Settings) -> Any:
-    keys = {SCORER: frozenset({"score"}), READER: frozenset({"read"})}
-    return create_app(
-        settings.model_copy(update={"api_keys": keys}), use_cases={"forecast": FORECAST}
-    )
+    return create_app(with_keys(settings), use_cases={"forecast": FORECAST})
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from api_keys import READER, SCORER, with_keys
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select, text
 
@@ -16,8 +17,6 @@ from nexafi_ai.serving.app import create_app
 from nexafi_ai.settings import Settings
 from nexafi_ai.usecases.fraud import USE_CASE as FRAUD
 
-SCORER = "score-key-0123456789abcdef"
-READER = "read-key-0123456789abcdef"
 PAN = "4111111111111111"
 
 
@@ -38,8 +37,7 @@ def tx(i: int = 1, **changes: Any) -> dict[str, Any]:
 
 @pytest.fixture
 def client(settings: Settings, fraud_champion: ModelVersionInfo) -> Iterator[TestClient]:
-    keys = {SCORER: frozenset({"score"}), READER: frozenset({"read"})}
-    app = create_app(settings.model_copy(update={"api_keys": keys}), use_cases={"fraud": FRAUD})
+    app = create_app(with_keys(settings), use_cases={"fraud": FRAUD})
     with TestClient(app, headers={"X-API-Key": SCORER}) as c:
         yield c
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from api_keys import READER, SCORER, with_keys
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 
@@ -27,8 +28,6 @@ from nexafi_ai.usecases.recommend import USE_CASE as RECOMMEND
 from nexafi_ai.usecases.recommend.data import RecommendData
 from nexafi_ai.usecases.recommend.schemas import REASON_CODES, RecommendRequest
 
-SCORER = "score-key-0123456789abcdef"
-READER = "read-key-0123456789abcdef"
 PAN = "4111111111111111"  # a Luhn-valid test card number
 NEWCOMER = {"age": 29, "income": 48_000.0, "risk_appetite": "medium", "goal": "travel"}
 
@@ -76,10 +75,7 @@ def recommend_champion(
 
 
 def _app(settings: Settings) -> Any:
-    keys = {SCORER: frozenset({"score"}), READER: frozenset({"read"})}
-    return create_app(
-        settings.model_copy(update={"api_keys": keys}), use_cases={"recommend": RECOMMEND}
-    )
+    return create_app(with_keys(settings), use_cases={"recommend": RECOMMEND})
 
 
 @pytest.fixture
