@@ -103,9 +103,9 @@ def _groups(columns: Mapping[str, LoggedColumn], dialect: str) -> dict[str, list
     SQLite parses a JSON text on every ``json_extract`` call, so twenty features read one by
     one parse each row twenty times; one call with twenty paths parses it once, and pandas'
     C reader splits the arrays (:func:`_unpack`). On a million rows this took the drift
-    window from 16.6 s to 10.3 s (bench/drift.py). PostgreSQL keeps one ``#>>`` per value:
-    building one array per row there measured slower (17.3 s against 14.6 s), so it has no
-    groups.
+    window from 16.6 s to 10.3 s (bench/drift.py). PostgreSQL reads through ``COPY``
+    (:mod:`~nexafi_ai.monitoring.pg_copy`); when it falls back to this path it keeps one
+    ``#>>`` per value, since one array per row measured slower there (17.3 s against 14.6 s).
     """
     if dialect != "sqlite":
         return {}
@@ -213,6 +213,22 @@ def logged_values(
     small). ``limit`` keeps the most recent rows. Drift passes ``plain=()``: on a million rows,
     reading ids it does not need costs more than the statistics.
     """
+    if engine.dialect.name == "postgresql" and not raw:
+        from nexafi_ai.monitoring.pg_copy import COPYABLE_PLAIN, copy_window
+
+        if all(name in COPYABLE_PLAIN for name in plain):
+            copied = copy_window(
+                engine,
+                use_case,
+                columns,
+                start=start,
+                end=end,
+                model_version=model_version,
+                limit=limit,
+                plain=plain,
+            )
+            if copied is not None:
+                return _typed(copied, columns, plain)
     grouped = _groups(columns, engine.dialect.name)
     batched = {name for names in grouped.values() for name in names}
     wanted: list[ColumnElement[Any]] = [_plain(name) for name in plain if name not in columns]
@@ -239,6 +255,13 @@ def logged_values(
     frame = frame.rename(columns={f"v__{name}": name for name in columns})
     for head, names in grouped.items():
         _unpack(frame, f"j__{head}", {name: columns[name] for name in names})
+    return _typed(frame, columns, plain)
+
+
+def _typed(
+    frame: pd.DataFrame, columns: Mapping[str, LoggedColumn], plain: Sequence[str]
+) -> pd.DataFrame:
+    """Monitored columns as float64 (numeric) or object (text), time as UTC, in order."""
     for name, spec in columns.items():
         if spec.kind == "numeric":
             frame[name] = pd.to_numeric(frame[name], errors="coerce").astype("float64")
