@@ -135,3 +135,30 @@ def test_extracted_values_keep_their_text_and_types(engine: Engine) -> None:
     assert [str(v) for v in got["flag"].tolist()[:3]] == ["3", "4", "5"]
     assert got["shadow_score"].tolist()[:3] == [0.5, 1.5, 2.5]
     assert np.isnan(got["shadow_score"].iloc[3])
+
+
+def test_a_value_that_is_not_a_number_reads_as_missing(engine: Engine) -> None:
+    """A broken feed (text or a flag where a number belongs) is missing, never an error."""
+    for i, amount in enumerate([2.5, "abc", True]):
+        with engine.begin() as conn:
+            conn.execute(
+                insert(inference_log).values(
+                    request_id=f"n{i}",
+                    use_case="fraud",
+                    entity_id=f"n{i}",
+                    model_name="m",
+                    model_version="1",
+                    inputs={"amount": amount, "channel": "pos"},
+                    outputs={},
+                    latency_ms=1.0,
+                    created_at=T0 + timedelta(seconds=i),
+                )
+            )
+    columns = {
+        "amount": LoggedColumn(("inputs", "amount")),
+        "channel": LoggedColumn(("inputs", "channel"), "categorical"),
+    }
+    got = logged_values(engine, "fraud", columns, plain=())
+    assert got["amount"].iloc[0] == 2.5
+    assert np.isnan(got["amount"].iloc[1])
+    assert got["channel"].tolist() == ["pos", "pos", "pos"]

@@ -74,10 +74,10 @@ class LoggedColumn:
 def _expression(column: LoggedColumn) -> ColumnElement[Any]:
     head, *rest = column.path
     if isinstance(head, str) and head in JSON_COLUMNS and rest:
-        element = inference_log.c[head][tuple(rest)]
-        extracted: ColumnElement[Any] = (
-            element.as_float() if column.kind == "numeric" else element.as_string()
-        )
+        # Read as text and converted by pandas, numbers too: a CAST in SQL would fail the whole
+        # query on PostgreSQL, and turn "abc" into 0.0 on SQLite, where a broken feed must
+        # simply read as missing.
+        extracted: ColumnElement[Any] = inference_log.c[head][tuple(rest)].as_string()
         return extracted
     if not isinstance(head, str) or head not in inference_log.c or rest:
         raise ValueError(f"not a logged column path: {column.path}")
