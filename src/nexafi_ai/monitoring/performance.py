@@ -33,8 +33,8 @@ Rules by :attr:`UseCase.performance_kind`:
   forecast saw (its ``inputs.series``); a forecast of a stored symbol saw none, so the later
   sent series is used: its points before the first step, or all of it with fewer than two
   (MASE is ``None`` for a forecast whose scale is undefined). MAE and interval coverage pool
-  all graded steps. Requests logged without an entity (a sent series has no symbol) can be
-  neither graded nor used as realised prices.
+  all graded steps. A sent series is logged under its ``series_id``; one sent without it has no
+  entity and can be neither graded nor used as realised prices.
 """
 
 from __future__ import annotations
