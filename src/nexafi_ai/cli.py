@@ -839,6 +839,13 @@ def monitor_performance(
         table.add_row(str(window["start"])[:10], *[_cell(window.get(k)) for k in keys])
     Console(width=max(120, console.width)).print(table)
     console.print(f"{report['use_case']}: {report['n_labelled']:,} labelled inferences")
+    for version, duel in report.get("shadow", {}).items():
+        champion, challenger = duel["champion"], duel["challenger"]
+        console.print(
+            f"challenger v{version} in shadow, on the same {duel['n']:,} rows: AUC "
+            f"{_cell(challenger['auc'])} vs champion {_cell(champion['auc'])}, average precision "
+            f"{_cell(challenger['average_precision'])} vs {_cell(champion['average_precision'])}"
+        )
 
 
 _DETAIL_KEYS = frozenset({"threshold", "unreadable_labels", "positive_rate", "brier"})

@@ -474,3 +474,42 @@ def test_label_words_of_fraud_and_credit() -> None:
     for use_case, text in ((FRAUD, "maybe"), (CREDIT, "Current"), (CREDIT, "late")):
         with pytest.raises(ValueError, match="outcome"):
             use_case.label_value(text)
+
+
+def test_challenger_in_shadow_is_graded_beside_the_champion_on_the_same_rows(
+    engine: Engine,
+) -> None:
+    rng = np.random.default_rng(3)
+    n = 80
+    y = (rng.random(n) < 0.3).astype(int)
+    champion = np.clip(0.2 * y + 0.8 * rng.random(n), 0, 1)
+    challenger = np.clip(0.5 * y + 0.5 * rng.random(n), 0, 1)
+    rows, marks = [], []
+    for i in range(n):
+        when = T0 + timedelta(hours=i)
+        row = _row("fraud", f"s{i}", f"st{i}", when, score=float(champion[i]), decision="approve")
+        # The challenger was only loaded after the first ten requests.
+        row["shadow"] = None
+        if i >= 10:
+            row["shadow"] = {
+                "model_version": "7",
+                "score": float(challenger[i]),
+                "decision": "decline" if challenger[i] > 0.6 else "approve",
+            }
+        rows.append(row)
+        marks.append(_label("fraud", f"st{i}", "fraud" if y[i] else "legit", when + timedelta(1)))
+    _insert(engine, rows, marks)
+    got = live_performance(engine, FRAUD, as_of=AS_OF, bucket=None)
+    assert list(got["shadow"]) == ["7"]
+    duel = got["shadow"]["7"]
+    assert duel["n"] == n - 10
+    assert duel["champion_versions"] == ["1"]
+    both = slice(10, n)
+    assert duel["champion"]["auc"] == pytest.approx(roc_auc_score(y[both], champion[both]), abs=TOL)
+    assert duel["challenger"]["auc"] == pytest.approx(
+        roc_auc_score(y[both], challenger[both]), abs=TOL
+    )
+    flagged = (challenger[both] > 0.6).astype(int)
+    assert duel["challenger"]["recall"] == pytest.approx(recall_score(y[both], flagged), abs=TOL)
+    assert got["overall"]["n"] == n  # the champion's own numbers still cover every row
+    json.dumps(got, allow_nan=False)

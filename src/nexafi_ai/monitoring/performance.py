@@ -63,10 +63,18 @@ from nexafi_ai.evaluation.ranking import (
     precision_at_k,
     recall_at_k,
 )
-from nexafi_ai.monitoring.window import labelled_inferences, logged_values
+from nexafi_ai.monitoring.window import LoggedColumn, labelled_inferences, logged_values
 from nexafi_ai.usecases.base import UseCase
 
 __all__ = ["BUCKETS", "METRIC_KEYS", "Bucket", "live_performance"]
+
+#: What a challenger scoring in shadow logged beside the champion (``inference_log.shadow``).
+SHADOW_COLUMNS = {
+    "shadow_version": LoggedColumn(("shadow", "model_version"), "categorical"),
+    "shadow_score": LoggedColumn(("shadow", "score")),
+    "shadow_decision": LoggedColumn(("shadow", "decision"), "categorical"),
+}
+SHADOW_ROW_COLUMNS = ("shadow_version", "shadow_p", "shadow_flagged")
 
 Bucket = Literal["day", "week", "month"]
 BUCKETS: tuple[Bucket, ...] = ("day", "week", "month")
@@ -138,7 +146,7 @@ def _matured_negatives(
                 .where(labels.c.use_case == use_case, labels.c.observed_at <= as_of)
             ).scalars()
         )
-    logged = logged_values(engine, use_case, {}, start=start, end=before)
+    logged = logged_values(engine, use_case, SHADOW_COLUMNS, start=start, end=before)
     if logged.empty:
         return logged
     logged = logged[logged["entity_id"].notna() & ~logged["entity_id"].isin(known)]
@@ -155,7 +163,9 @@ def _classification_rows(
     maturity_days: float | None,
 ) -> tuple[pd.DataFrame, int]:
     """Graded rows (``created_at, model_version, y, p, flagged``) and the labelled-row count."""
-    labelled = labelled_inferences(engine, use_case.name, start=start, end=end, as_of=as_of)
+    labelled = labelled_inferences(
+        engine, use_case.name, start=start, end=end, as_of=as_of, columns=SHADOW_COLUMNS
+    )
     n_labelled = len(labelled)
     values: dict[str, float] = {}
     for text in labelled["label"].unique() if n_labelled else ():
@@ -175,7 +185,7 @@ def _classification_rows(
         if not matured.empty:
             matured["y"] = 0.0
             parts.append(matured)
-    columns = ["created_at", "model_version", "y", "p", "flagged"]
+    columns = ["created_at", "model_version", "y", "p", "flagged", *SHADOW_ROW_COLUMNS]
     if not parts:
         return pd.DataFrame(columns=columns), n_labelled
     rows = pd.concat(parts, ignore_index=True)
@@ -188,9 +198,34 @@ def _classification_rows(
             "y": rows["y"],
             "p": pd.to_numeric(rows["score"]).astype("float64"),
             "flagged": (decision.notna() & (decision != "approve")).astype(int),
+            "shadow_version": rows["shadow_version"],
+            "shadow_p": pd.to_numeric(rows["shadow_score"]).astype("float64"),
+            "shadow_flagged": (
+                rows["shadow_decision"].notna() & (rows["shadow_decision"] != "approve")
+            ).astype(int),
         }
     )
     return out.sort_values("created_at", kind="stable").reset_index(drop=True), n_labelled
+
+
+def _shadow(rows: pd.DataFrame) -> dict[str, Any]:
+    """Champion against each challenger that scored in shadow, on the very same graded rows.
+
+    The comparison a promotion decision wants: both models' metrics on live traffic where
+    both answered, before anyone moves an alias.
+    """
+    out: dict[str, Any] = {}
+    scored = rows[rows["shadow_version"].notna() & rows["shadow_p"].notna()]
+    for version in sorted(scored["shadow_version"].astype(str).unique(), key=_version_key):
+        both = scored[scored["shadow_version"].astype(str) == version]
+        challenger = both.assign(p=both["shadow_p"], flagged=both["shadow_flagged"])
+        out[version] = {
+            "n": len(both),
+            "champion_versions": sorted(both["model_version"].unique(), key=_version_key),
+            "champion": _classification_metrics(both),
+            "challenger": _classification_metrics(challenger),
+        }
+    return out
 
 
 def _classification_metrics(rows: pd.DataFrame) -> Metrics:
@@ -478,6 +513,9 @@ def live_performance(
     ``bucket`` of ``created_at`` holding graded rows, oldest first, each with ``start`` and
     ``end`` beside the metrics; empty when ``bucket`` is None) and ``by_version``. The metric
     keys per kind are :data:`METRIC_KEYS`; see the module docstring for each kind's rule.
+    For classification, ``shadow`` maps each challenger version that scored in shadow to
+    ``{"n", "champion_versions", "champion", "challenger"}``: both models' metrics on the very
+    rows both scored.
     ``maturity_days`` only applies to classification. Naive datetimes are a ValueError.
     """
     for value, name in ((start, "start"), (end, "end"), (as_of, "as_of")):
@@ -527,4 +565,5 @@ def live_performance(
         "overall": fn(rows),
         "windows": windows,
         "by_version": by_version,
+        "shadow": _shadow(rows) if kind == "classification" and len(rows) else {},
     }
