@@ -16,6 +16,7 @@ import pandas as pd
 from pydantic import BaseModel
 
 from nexafi_ai.usecases.base import FitResult, LogFields, Model, UseCase, check_options
+from nexafi_ai.usecases.fraud.data import OPTIONAL_FIELDS
 from nexafi_ai.usecases.fraud.model import FraudModel
 from nexafi_ai.usecases.fraud.schemas import FraudScoreOut, TransactionIn
 
@@ -73,7 +74,7 @@ class FraudUseCase(UseCase):
                 "amount": float(row.get("amount", 0.0)),
                 "timestamp": pd.Timestamp(row["timestamp"]).isoformat(),
             }
-            for field in ("currency", "mcc", "channel", "country", "card_country"):
+            for field in OPTIONAL_FIELDS:
                 value = row.get(field)
                 if isinstance(value, str):
                     body[field] = value

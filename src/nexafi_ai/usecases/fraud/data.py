@@ -15,9 +15,12 @@ import pandas as pd
 
 from nexafi_ai.pii import contains_pan
 
-__all__ = ["STANDARD_FIELDS", "standardise"]
+__all__ = ["OPTIONAL_FIELDS", "STANDARD_FIELDS", "standardise"]
 
 STANDARD_FIELDS = ("transaction_id", "timestamp", "card_id", "terminal_id", "amount", "is_fraud")
+#: Categorical request fields a transaction may carry beside the standard ones: sent in
+#: examples, rebuilt from the log for retraining, watched for drift.
+OPTIONAL_FIELDS = ("currency", "mcc", "channel", "country", "card_country")
 
 #: Spellings seen in card exports, tried when the user gives no mapping for a field.
 _ALIASES: dict[str, tuple[str, ...]] = {

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from nexafi_ai.usecases.fraud.data import OPTIONAL_FIELDS
 from nexafi_ai.usecases.fraud.features import FEATURE_NAMES
 from nexafi_ai.usecases.fraud.model import FraudModel
 from nexafi_ai.usecases.fraud.state import POSITIVE_LABELS
@@ -34,17 +35,7 @@ __all__ = ["AS_OF_ATTR", "fraud_training_set", "logged_scores"]
 
 #: ``logged.attrs`` key of the retrain's cut-off (else the newest logged time is used).
 AS_OF_ATTR = "as_of"
-_FIELDS = (
-    "transaction_id",
-    "card_id",
-    "terminal_id",
-    "amount",
-    "currency",
-    "mcc",
-    "channel",
-    "country",
-    "card_country",
-)
+_FIELDS = ("transaction_id", "card_id", "terminal_id", "amount", *OPTIONAL_FIELDS)
 
 
 def _cut_off(logged: pd.DataFrame) -> pd.Timestamp:
@@ -85,7 +76,7 @@ def fraud_training_set(logged: pd.DataFrame, *, maturity_days: float | None) -> 
         dtype=np.int8,
     )
     table["amount"] = table["amount"].astype(float)
-    for optional in ("currency", "mcc", "channel", "country", "card_country"):
+    for optional in OPTIONAL_FIELDS:
         if table[optional].isna().all():
             table = table.drop(columns=[optional])
     features = [row.get("features") or {} for row in inputs]

@@ -34,6 +34,7 @@ from nexafi_ai.models import FastBooster
 from nexafi_ai.monitoring.reference import REFERENCE_KEY, SCORE, freeze_reference
 from nexafi_ai.monitoring.window import LoggedColumn
 from nexafi_ai.usecases.base import FitResult
+from nexafi_ai.usecases.fraud.data import OPTIONAL_FIELDS
 from nexafi_ai.usecases.fraud.features import LABEL_DELAY_DAYS, offline_features
 from nexafi_ai.usecases.fraud.model import FraudModel
 from nexafi_ai.usecases.fraud.policy import CostModel, fit_policy, realised_cost
@@ -213,7 +214,7 @@ def _select(
 
 
 #: Request fields monitored for drift beside the model's features (logged as ``inputs.<field>``).
-MONITORED_FIELDS = ("currency", "mcc", "channel", "country", "card_country")
+MONITORED_FIELDS = OPTIONAL_FIELDS
 
 
 def drift_reference(
