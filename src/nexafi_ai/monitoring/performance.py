@@ -167,15 +167,9 @@ def _classification_rows(
         engine, use_case.name, start=start, end=end, as_of=as_of, columns=SHADOW_COLUMNS
     )
     n_labelled = len(labelled)
-    values: dict[str, float] = {}
-    for text in labelled["label"].unique() if n_labelled else ():
-        try:
-            values[text] = use_case.label_value(str(text))
-        except ValueError:
-            values[text] = math.nan
     parts = []
     if n_labelled:
-        labelled["y"] = labelled["label"].map(values).astype("float64")
+        labelled["y"] = use_case.outcomes(labelled["label"])
         parts.append(labelled)
     if maturity_days is not None:
         before = as_of - timedelta(days=maturity_days)

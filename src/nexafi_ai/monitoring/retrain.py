@@ -179,14 +179,8 @@ def _logged_window(
 
 def _outcomes(use_case: UseCase, logged: pd.DataFrame, as_of: datetime) -> np.ndarray:
     """1.0 / 0.0 where the outcome is known at ``as_of``, NaN where it is not (yet)."""
-    y = np.full(len(logged), np.nan)
-    for i, text in enumerate(logged["label"]):
-        if text is None:
-            continue
-        try:
-            y[i] = use_case.label_value(str(text))
-        except ValueError:
-            continue  # unreadable: neither a positive nor a negative
+    # Unreadable labels stay NaN: neither a positive nor a negative.
+    y = use_case.outcomes(logged["label"])
     maturity = use_case.label_maturity_days
     if maturity is not None and len(logged):
         old = (logged["created_at"] <= as_of - timedelta(days=maturity)).to_numpy()

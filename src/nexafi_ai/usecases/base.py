@@ -18,9 +18,10 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 from pydantic import BaseModel
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
     from fastapi import APIRouter
-    from numpy.typing import ArrayLike
+    from numpy.typing import ArrayLike, NDArray
 
     from nexafi_ai.monitoring.window import LoggedColumn
     from nexafi_ai.serving.context import ServiceContext
@@ -238,6 +239,22 @@ class UseCase(ABC):
         data (fraud, credit) do not need this; the default watches nothing.
         """
         return {}
+
+    def outcomes(self, labels: pd.Series) -> NDArray[np.float64]:
+        """``labels`` read by :meth:`label_value`: 1.0 / 0.0, NaN where absent or unreadable.
+
+        The one way live performance, retraining and rebuilt training sets turn stored label
+        text into outcomes; each distinct text is read once, however many rows carry it.
+        """
+        import numpy as np
+
+        read: dict[Any, float] = {}
+        for text in labels.dropna().unique():
+            try:
+                read[text] = self.label_value(str(text))
+            except ValueError:
+                read[text] = float("nan")  # a word that is not an outcome (yet)
+        return np.asarray(labels.map(read), dtype=np.float64)
 
     def training_set_from_log(self, logged: pd.DataFrame) -> TrainingData:
         """Training data rebuilt from logged inferences and their labels (retraining).

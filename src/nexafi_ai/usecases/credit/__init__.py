@@ -129,7 +129,7 @@ class CreditUseCase(UseCase):
         """The applicant table rebuilt from the log; unlabelled applicants are left out."""
         from nexafi_ai.usecases.credit.relearn import credit_training_set
 
-        return credit_training_set(logged, label_value=self.label_value)
+        return credit_training_set(logged, outcomes=self.outcomes(logged["label"]))
 
     def label_value(self, text: str) -> float:
         """Repayment outcomes in the words lenders' exports use (``default``, ``repaid``, 0/1).

@@ -14,10 +14,12 @@ out-of-time split of ``fit_credit`` still runs oldest to newest.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 import pandas as pd
+from numpy.typing import NDArray
 
 from nexafi_ai.usecases.credit.data import ID, TIME, standardise_applicants
 from nexafi_ai.usecases.credit.generator import TARGET
@@ -27,34 +29,22 @@ __all__ = ["credit_training_set"]
 log = logging.getLogger(__name__)
 
 
-def _outcome(text: Any, label_value: Callable[[str], float]) -> float | None:
-    if text is None or (isinstance(text, float) and pd.isna(text)):
-        return None
-    try:
-        return label_value(str(text))
-    except ValueError:
-        return None  # still running, or a word that is not an outcome
-
-
-def credit_training_set(
-    logged: pd.DataFrame, *, label_value: Callable[[str], float]
-) -> pd.DataFrame:
+def credit_training_set(logged: pd.DataFrame, *, outcomes: NDArray[np.float64]) -> pd.DataFrame:
     """The standard applicant table of the logged applicants with a final outcome.
 
-    ``logged`` has ``inputs`` (dicts), ``created_at``, ``entity_id`` and ``label`` (text or
-    None); ``label_value`` reads a label as 1.0 (default) or 0.0 and raises otherwise.
+    ``logged`` has ``inputs`` (dicts), ``created_at`` and ``entity_id``; ``outcomes`` has, per
+    row, 1.0 (default), 0.0 (repaid) or NaN (still running, or a word that is not an outcome).
     """
-    outcomes = [_outcome(t, label_value) for t in logged["label"]] if len(logged) else []
-    keep = [o is not None for o in outcomes]
-    dropped = len(keep) - sum(keep)
+    keep = ~np.isnan(outcomes)
+    dropped = int((~keep).sum())
     if dropped:
         log.info("credit retrain: %d logged applicants without a final outcome left out", dropped)
-    if not any(keep):
+    if not keep.any():
         raise ValueError("no logged credit applicant in the training window has an outcome yet")
     records: list[dict[str, Any]] = []
     rows = logged.loc[keep]
     for inputs, created, outcome in zip(
-        rows["inputs"], rows["created_at"], (o for o in outcomes if o is not None), strict=True
+        rows["inputs"], rows["created_at"], outcomes[keep], strict=True
     ):
         body: Mapping[str, Any] = inputs
         record = {k: v for k, v in body.items() if k != "attributes"}
