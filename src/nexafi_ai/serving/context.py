@@ -52,3 +52,13 @@ class ServiceContext:
     extras: dict[str, Any] = field(default_factory=dict)
     #: (method, path) -> handler served by the guard middleware before routing.
     fast_routes: dict[tuple[str, str], FastHandler] = field(default_factory=dict)
+
+    def known_use_cases(self) -> dict[str, UseCase]:
+        """Installed use cases and those served here, by name.
+
+        Labels, jobs and monitoring may name a use case this process does not serve (labels
+        outlive a use case moved to other replicas); scoring routes only exist for served ones.
+        """
+        from nexafi_ai.usecases import all_use_cases
+
+        return {**all_use_cases(), **self.use_cases}

@@ -15,6 +15,7 @@ from fastapi import Depends, Header, Request
 from nexafi_ai.serving.auth import Principal, presented_key
 from nexafi_ai.serving.context import ServiceContext
 from nexafi_ai.serving.errors import ApiError
+from nexafi_ai.usecases.base import UseCase
 
 __all__ = [
     "AdminScope",
@@ -23,6 +24,7 @@ __all__ = [
     "ScoreScope",
     "require_any_scope",
     "require_scope",
+    "use_case_in_path",
 ]
 
 
@@ -73,3 +75,17 @@ def require_any_scope(*scopes: str) -> Callable[..., Awaitable[Principal]]:
 ScoreScope = Annotated[Principal, Depends(require_scope("score"))]
 ReadScope = Annotated[Principal, Depends(require_scope("read"))]
 AdminScope = Annotated[Principal, Depends(require_scope("admin"))]
+
+
+def use_case_in_path(ctx: ServiceContext, name: str) -> UseCase:
+    """The use case a ``/{use_case}/...`` path names; 404 naming ``use_case`` when unknown."""
+    known = ctx.known_use_cases()
+    found = known.get(name)
+    if found is None:
+        raise ApiError(
+            404,
+            "not_found",
+            f"use_case: unknown use case {name!r}; known {sorted(known)}",
+            "use_case",
+        )
+    return found

@@ -23,9 +23,8 @@ from nexafi_ai.monitoring.drift_service import (
 )
 from nexafi_ai.registry import ModelNotFoundError
 from nexafi_ai.serving.context import ServiceContext
-from nexafi_ai.serving.deps import ContextDep, ReadScope
+from nexafi_ai.serving.deps import ContextDep, ReadScope, use_case_in_path
 from nexafi_ai.serving.errors import ApiError
-from nexafi_ai.usecases import UseCase, all_use_cases
 
 __all__ = ["drift_settings", "router"]
 
@@ -47,13 +46,6 @@ def drift_settings(ctx: ServiceContext, **overrides: float | None) -> DriftSetti
     return DriftSettings(**values)
 
 
-def _use_case(ctx: ServiceContext, name: str) -> UseCase:
-    found = {**all_use_cases(), **ctx.use_cases}.get(name)
-    if found is None:
-        raise ApiError(404, "not_found", f"unknown use case {name!r}", "use_case")
-    return found
-
-
 @router.get("/{use_case}/drift", summary="Drift of recent traffic against the training reference")
 def get_drift(
     use_case: UseCaseName,
@@ -66,7 +58,7 @@ def get_drift(
     psi_alert: Annotated[float | None, Query(ge=0, le=10)] = None,
     version: Annotated[str | None, Query(pattern=r"^[0-9]{1,9}$")] = None,
 ) -> dict[str, Any]:
-    uc = _use_case(ctx, use_case)
+    uc = use_case_in_path(ctx, use_case)
     if psi_warn is not None and psi_alert is not None and psi_warn > psi_alert:
         raise ApiError(422, "validation_error", "psi_warn must not exceed psi_alert", "psi_warn")
     settings = drift_settings(ctx, psi_warn=psi_warn, psi_alert=psi_alert, window_hours=hours)
@@ -100,5 +92,5 @@ def get_drift_history(
     _: ReadScope,
     limit: Annotated[int, Query(ge=1, le=500)] = 20,
 ) -> dict[str, Any]:
-    uc = _use_case(ctx, use_case)
+    uc = use_case_in_path(ctx, use_case)
     return {"use_case": uc.name, "reports": recent_reports(ctx.engine, uc.name, limit=limit)}

@@ -27,7 +27,7 @@ from nexafi_ai.batch import (
 from nexafi_ai.serving.context import ServiceContext
 from nexafi_ai.serving.deps import AdminScope, ContextDep, ReadScope
 from nexafi_ai.serving.errors import ApiError
-from nexafi_ai.usecases import UseCase, all_use_cases
+from nexafi_ai.usecases import UseCase
 
 __all__ = ["JOBS_EXTRA", "JobIn", "JobOut", "JobsOut", "router"]
 
@@ -143,7 +143,7 @@ def _inside(root: Path, raw: str, field: str) -> Path:
 
 
 def _use_case(ctx: ServiceContext, name: str) -> UseCase:
-    known = {**all_use_cases(), **ctx.use_cases}
+    known = ctx.known_use_cases()
     if name not in known:
         raise ApiError(
             422,

@@ -37,7 +37,6 @@ from nexafi_ai.serving.auth import Principal
 from nexafi_ai.serving.context import ServiceContext
 from nexafi_ai.serving.deps import ContextDep, ReadScope, require_any_scope
 from nexafi_ai.serving.errors import ApiError
-from nexafi_ai.usecases import all_use_cases
 from nexafi_ai.usecases.fields import NoPan, Token
 from nexafi_ai.usecases.fraud.state import POSITIVE_LABELS
 
@@ -132,10 +131,6 @@ class EntityLabelsOut(BaseModel):
     entity_id: str
     labels: list[StoredLabel]
     inferences: list[LoggedInference]
-
-
-def _known_use_cases(ctx: ServiceContext) -> set[str]:
-    return {*all_use_cases(), *ctx.use_cases}
 
 
 def _chunks(values: Sequence[str]) -> Iterable[Sequence[str]]:
@@ -317,7 +312,7 @@ def feed_fraud_windows(ctx: ServiceContext, written: dict[str, str]) -> None:
 
 @router.post("", summary="Store observed outcomes of scored entities (analyst or admin)")
 def post_labels(body: LabelsIn, ctx: ContextDep, who: LabelWriter) -> LabelsOut:
-    known = _known_use_cases(ctx)
+    known = ctx.known_use_cases()
     by_use_case: dict[str, list[int]] = defaultdict(list)
     for i, item in enumerate(body.labels):
         if item.use_case not in known:
@@ -378,7 +373,7 @@ def get_entity_labels(
     ctx: ContextDep,
     _: ReadScope,
 ) -> EntityLabelsOut:
-    if use_case not in _known_use_cases(ctx):
+    if use_case not in ctx.known_use_cases():
         raise ApiError(422, "validation_error", "use_case: unknown use case", "use_case")
     with ctx.engine.connect() as conn:
         stored = conn.execute(

@@ -20,27 +20,12 @@ from fastapi import Path as PathParam
 from pydantic import AwareDatetime
 
 from nexafi_ai.monitoring.performance import live_performance
-from nexafi_ai.serving.deps import ContextDep, ReadScope
+from nexafi_ai.serving.deps import ContextDep, ReadScope, use_case_in_path
 from nexafi_ai.serving.errors import ApiError
-from nexafi_ai.usecases import UseCase, all_use_cases
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/v1/monitoring", tags=["monitoring"])
-
-
-def _use_case(ctx: ContextDep, name: str) -> UseCase:
-    """A served or installed use case; labels may outlive a use case no longer served."""
-    known = {**all_use_cases(), **ctx.use_cases}
-    found = known.get(name)
-    if found is None:
-        raise ApiError(
-            404,
-            "not_found",
-            f"use_case: unknown use case {name!r}; known {sorted(known)}",
-            "use_case",
-        )
-    return found
 
 
 @router.get(
@@ -66,7 +51,7 @@ def get_performance(
     bucket: Annotated[Literal["day", "week", "month", "none"], Query()] = "day",
     maturity_days: Annotated[float | None, Query(ge=0, le=3650)] = None,
 ) -> dict[str, Any]:
-    found = _use_case(ctx, use_case)
+    found = use_case_in_path(ctx, use_case)
     if start is not None and end is not None and start >= end:
         raise ApiError(422, "validation_error", "end: must be after start", "end")
     maturity = found.label_maturity_days if maturity_days is None else maturity_days
