@@ -757,11 +757,8 @@ def monitor_drift(
         raise typer.BadParameter("warn or alert", param_hint="--fail-on")
     settings = get_settings()
     uc = _use_case(use_case)
-    cfg = DriftSettings(
-        psi_warn=settings.drift_psi_warn if psi_warn is None else psi_warn,
-        psi_alert=settings.drift_psi_alert if psi_alert is None else psi_alert,
-        window_hours=settings.drift_window_hours if hours is None else hours,
-        min_rows=settings.drift_min_rows,
+    cfg = DriftSettings.from_settings(
+        settings, psi_warn=psi_warn, psi_alert=psi_alert, window_hours=hours
     )
     engine = make_engine(settings.database_url)
     try:

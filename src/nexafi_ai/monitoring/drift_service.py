@@ -24,6 +24,7 @@ from nexafi_ai.monitoring.drift import drift_report
 from nexafi_ai.monitoring.reference import reference_from_manifest
 from nexafi_ai.monitoring.window import logged_values
 from nexafi_ai.registry import ModelRegistry
+from nexafi_ai.settings import Settings
 from nexafi_ai.usecases.base import UseCase
 
 __all__ = [
@@ -55,6 +56,23 @@ class DriftSettings:
     psi_alert: float = 0.25
     window_hours: float = 24.0
     min_rows: int = 100
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        *,
+        psi_warn: float | None = None,
+        psi_alert: float | None = None,
+        window_hours: float | None = None,
+    ) -> DriftSettings:
+        """The service's ``NEXAFI_DRIFT_*`` settings, with a caller's overrides where given."""
+        return cls(
+            psi_warn=settings.drift_psi_warn if psi_warn is None else psi_warn,
+            psi_alert=settings.drift_psi_alert if psi_alert is None else psi_alert,
+            window_hours=settings.drift_window_hours if window_hours is None else window_hours,
+            min_rows=settings.drift_min_rows,
+        )
 
 
 def compute_drift(

@@ -22,28 +22,14 @@ from nexafi_ai.monitoring.drift_service import (
     recent_reports,
 )
 from nexafi_ai.registry import ModelNotFoundError
-from nexafi_ai.serving.context import ServiceContext
 from nexafi_ai.serving.deps import ContextDep, ReadScope, use_case_in_path
 from nexafi_ai.serving.errors import ApiError
 
-__all__ = ["drift_settings", "router"]
+__all__ = ["router"]
 
 router = APIRouter(prefix="/v1/monitoring", tags=["monitoring"])
 
 UseCaseName = Annotated[str, PathParam(min_length=1, max_length=32)]
-
-
-def drift_settings(ctx: ServiceContext, **overrides: float | None) -> DriftSettings:
-    """The service's drift thresholds with any per-request overrides applied."""
-    s = ctx.settings
-    values: dict[str, Any] = {
-        "psi_warn": s.drift_psi_warn,
-        "psi_alert": s.drift_psi_alert,
-        "window_hours": s.drift_window_hours,
-        "min_rows": s.drift_min_rows,
-    }
-    values.update({k: v for k, v in overrides.items() if v is not None})
-    return DriftSettings(**values)
 
 
 @router.get("/{use_case}/drift", summary="Drift of recent traffic against the training reference")
@@ -61,7 +47,9 @@ def get_drift(
     uc = use_case_in_path(ctx, use_case)
     if psi_warn is not None and psi_alert is not None and psi_warn > psi_alert:
         raise ApiError(422, "validation_error", "psi_warn must not exceed psi_alert", "psi_warn")
-    settings = drift_settings(ctx, psi_warn=psi_warn, psi_alert=psi_alert, window_hours=hours)
+    settings = DriftSettings.from_settings(
+        ctx.settings, psi_warn=psi_warn, psi_alert=psi_alert, window_hours=hours
+    )
     if settings.psi_warn > settings.psi_alert:
         field = "psi_warn" if psi_warn is not None else "psi_alert"
         raise ApiError(422, "validation_error", "psi_warn must not exceed psi_alert", field)
