@@ -34,6 +34,7 @@ from nexafi_ai.settings import Settings, get_settings
 
 if TYPE_CHECKING:
     import pandas as pd
+    from sqlalchemy import Engine
 
     from nexafi_ai.batch import BatchJob, JobStore
     from nexafi_ai.registry import ModelRegistry
@@ -104,11 +105,12 @@ def db_current() -> None:
     console.print(f"current: {current}  head: {head_revision()}")
 
 
-def _registry(settings: Settings) -> ModelRegistry:
+def _registry(settings: Settings, engine: Engine | None = None) -> ModelRegistry:
+    """The registry; pass the command's ``engine`` so one pool serves both (audit rows)."""
     from nexafi_ai.db import make_engine
     from nexafi_ai.serving.app import build_registry
 
-    return build_registry(settings, make_engine(settings.database_url))
+    return build_registry(settings, engine or make_engine(settings.database_url))
 
 
 @models_app.command("list")
@@ -764,7 +766,7 @@ def monitor_drift(
     try:
         report = compute_drift(
             engine,
-            _registry(settings),
+            _registry(settings, engine),
             uc,
             start=_when(start, "--start"),
             end=_when(end, "--end"),
@@ -913,7 +915,7 @@ def retrain(
     policy = DEFAULT_POLICY if min_gain is None else replace(DEFAULT_POLICY, min_gain=min_gain)
     _upgrade(settings)
     engine = make_engine(settings.database_url)
-    registry = _registry(settings)
+    registry = _registry(settings, engine)
     try:
         trigger = "manual"
         if if_due:
