@@ -313,13 +313,9 @@ def labelled_inferences(
     with engine.connect() as conn:
         rows = conn.execute(query).all()
     frame = pd.DataFrame(rows, columns=[c.name for c in query.selected_columns])
-    frame = frame.rename(columns={f"v__{name}": name for name in columns})
-    for name, spec in columns.items():
-        if spec.kind == "numeric":
-            frame[name] = pd.to_numeric(frame[name], errors="coerce").astype("float64")
+    frame = _typed(frame.rename(columns={f"v__{name}": name for name in columns}), columns, _BASE)
     if frame.empty:
         return frame
-    frame["created_at"] = pd.to_datetime(frame["created_at"], utc=True)
     frame["observed_at"] = pd.to_datetime(frame["observed_at"], utc=True)
     # The label observed last (ties: source name, for determinism), then the last inference.
     frame = frame.sort_values(["observed_at", "source"], kind="stable")
