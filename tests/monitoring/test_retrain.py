@@ -8,7 +8,6 @@ real signal and must win; a retrain on deliberately shuffled data must lose to i
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -18,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from registered import register_packaged
 from sklearn.metrics import roc_auc_score
 from sqlalchemy import Engine, insert, select
 
@@ -32,7 +32,7 @@ from nexafi_ai.monitoring.retrain import (
 )
 from nexafi_ai.registry import ModelRegistry, ModelVersionInfo
 from nexafi_ai.serving.handles import load_verified
-from nexafi_ai.training import package_version, register_version
+from nexafi_ai.training import package_version
 from nexafi_ai.usecases.base import FitResult, UseCase
 from nexafi_ai.usecases.credit import USE_CASE as CREDIT
 from nexafi_ai.usecases.fraud import USE_CASE as FRAUD
@@ -79,11 +79,8 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Scenario:
 
 
 def _register_champion(s: Scenario, registry: ModelRegistry, tmp_path: Path) -> ModelVersionInfo:
-    copy = tmp_path / "champion"
-    shutil.copytree(s.champion_dir, copy)
-    (copy / "manifest.json").unlink(missing_ok=True)
-    return register_version(
-        FRAUD, registry, s.champion, copy, s.champion_metadata, promote_to="champion", actor="t"
+    return register_packaged(
+        FRAUD, registry, s.champion, s.champion_dir, s.champion_metadata, tmp_path, actor="t"
     )
 
 

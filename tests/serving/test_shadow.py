@@ -2,7 +2,6 @@
 
 import json
 import math
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
+from registered import register_packaged
 from sqlalchemy import Engine, delete, select
 
 from nexafi_ai.db import inference_log
@@ -21,7 +21,7 @@ from nexafi_ai.models import FastBooster
 from nexafi_ai.registry import ModelRegistry, ModelVersionInfo
 from nexafi_ai.serving.app import create_app
 from nexafi_ai.settings import Settings
-from nexafi_ai.training import package_version, register_version, train_and_register
+from nexafi_ai.training import package_version, train_and_register
 from nexafi_ai.usecases import UseCase
 from nexafi_ai.usecases.base import FitResult
 from nexafi_ai.usecases.fraud import USE_CASE as FRAUD
@@ -243,10 +243,15 @@ def test_fraud_challenger_scores_the_champion_feature_row_in_shadow(
     tmp_path: Path,
 ) -> None:
     packaged = fraud_challenger_packaged
-    copy = tmp_path / "fraud-challenger"
-    shutil.copytree(packaged.directory, copy)
-    (copy / "manifest.json").unlink(missing_ok=True)
-    register_version(FRAUD, registry, packaged.result, copy, packaged.metadata, actor="test")
+    register_packaged(
+        FRAUD,
+        registry,
+        packaged.result,
+        packaged.directory,
+        packaged.metadata,
+        tmp_path,
+        promote_to=None,
+    )
 
     app = create_app(settings, use_cases={"fraud": FRAUD})
     with TestClient(app) as c:

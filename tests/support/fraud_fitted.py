@@ -5,16 +5,16 @@ Imported by the root conftest so fraud, serving and monitoring tests share one f
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
+from registered import register_packaged
 
 from nexafi_ai.registry import ModelRegistry, ModelVersionInfo
-from nexafi_ai.training import package_version, register_version
+from nexafi_ai.training import package_version
 from nexafi_ai.usecases.base import FitResult
 from nexafi_ai.usecases.fraud import USE_CASE as FRAUD
 
@@ -40,15 +40,12 @@ def fraud_packaged(tmp_path_factory: pytest.TempPathFactory) -> Packaged:
 def fraud_champion(
     fraud_packaged: Packaged, registry: ModelRegistry, tmp_path: Path
 ) -> ModelVersionInfo:
-    copy = tmp_path / "fraud-version"
-    shutil.copytree(fraud_packaged.directory, copy)
-    (copy / "manifest.json").unlink(missing_ok=True)
-    return register_version(
+    return register_packaged(
         FRAUD,
         registry,
         fraud_packaged.result,
-        copy,
+        fraud_packaged.directory,
         fraud_packaged.metadata,
-        promote_to="champion",
+        tmp_path,
         actor="test",
     )

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from credit_fitted import Fitted
+from registered import register_packaged
 
 from nexafi_ai.registry import ModelRegistry, ModelVersionInfo
-from nexafi_ai.training import package_version, register_version
+from nexafi_ai.training import package_version
 from nexafi_ai.usecases.credit import USE_CASE as CREDIT
 
 
@@ -41,15 +41,11 @@ def credit_packaged(credit_fitted: Fitted, tmp_path_factory: pytest.TempPathFact
 def credit_champion(
     credit_fitted: Fitted, credit_packaged: Packaged, registry: ModelRegistry, tmp_path: Path
 ) -> ModelVersionInfo:
-    copy = tmp_path / "credit-version"
-    shutil.copytree(credit_packaged.directory, copy)
-    (copy / "manifest.json").unlink(missing_ok=True)
-    return register_version(
+    return register_packaged(
         CREDIT,
         registry,
         credit_fitted.result,
-        copy,
+        credit_packaged.directory,
         credit_packaged.metadata,
-        promote_to="champion",
-        actor="test",
+        tmp_path,
     )

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 import re
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,7 @@ import pandas as pd
 import pytest
 from api_keys import READER, SCORER, with_keys
 from fastapi.testclient import TestClient
+from registered import register_packaged
 from sqlalchemy import Engine, select
 
 from nexafi_ai.db import inference_log
@@ -25,7 +25,7 @@ from nexafi_ai.registry import ModelRegistry, ModelVersionInfo
 from nexafi_ai.serving.app import create_app
 from nexafi_ai.serving.log_writer import InferenceRow, LogBackpressure
 from nexafi_ai.settings import Settings
-from nexafi_ai.training import package_version, register_version
+from nexafi_ai.training import package_version
 from nexafi_ai.usecases.base import FitResult
 from nexafi_ai.usecases.forecast import USE_CASE as FORECAST
 from nexafi_ai.usecases.forecast.model import ForecastModel
@@ -69,17 +69,13 @@ def forecast_fitted(tmp_path_factory: pytest.TempPathFactory) -> Fitted:
 def forecast_champion(
     forecast_fitted: Fitted, registry: ModelRegistry, tmp_path: Path
 ) -> ModelVersionInfo:
-    copy = tmp_path / "forecast-version"
-    shutil.copytree(forecast_fitted.directory, copy)
-    (copy / "manifest.json").unlink(missing_ok=True)
-    return register_version(
+    return register_packaged(
         FORECAST,
         registry,
         forecast_fitted.result,
-        copy,
+        forecast_fitted.directory,
         forecast_fitted.metadata,
-        promote_to="champion",
-        actor="test",
+        tmp_path,
     )
 
 

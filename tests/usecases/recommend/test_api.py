@@ -6,7 +6,6 @@ per test, on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Any
 import pytest
 from api_keys import READER, SCORER, with_keys
 from fastapi.testclient import TestClient
+from registered import register_packaged
 from sqlalchemy import Engine, select
 
 from nexafi_ai.db import inference_log
@@ -22,7 +22,7 @@ from nexafi_ai.registry import ModelRegistry, ModelVersionInfo
 from nexafi_ai.serving.app import create_app
 from nexafi_ai.serving.log_writer import InferenceRow, LogBackpressure
 from nexafi_ai.settings import Settings
-from nexafi_ai.training import package_version, register_version
+from nexafi_ai.training import package_version
 from nexafi_ai.usecases.base import FitResult
 from nexafi_ai.usecases.recommend import USE_CASE as RECOMMEND
 from nexafi_ai.usecases.recommend.data import RecommendData
@@ -60,17 +60,13 @@ def recommend_fitted(tmp_path_factory: pytest.TempPathFactory) -> Fitted:
 def recommend_champion(
     recommend_fitted: Fitted, registry: ModelRegistry, tmp_path: Path
 ) -> ModelVersionInfo:
-    copy = tmp_path / "recommend-version"
-    shutil.copytree(recommend_fitted.directory, copy)
-    (copy / "manifest.json").unlink(missing_ok=True)
-    return register_version(
+    return register_packaged(
         RECOMMEND,
         registry,
         recommend_fitted.result,
-        copy,
+        recommend_fitted.directory,
         recommend_fitted.metadata,
-        promote_to="champion",
-        actor="test",
+        tmp_path,
     )
 
 
