@@ -46,7 +46,10 @@ def fresh_traffic(fraud_packaged: Packaged) -> pd.DataFrame:
     return frame
 
 
-def _log(engine: Engine, frame: pd.DataFrame, model: FraudModel, version: str, tag: str) -> None:
+def _log(engine: Engine, frame: pd.DataFrame, packaged: Packaged, version: str, tag: str) -> None:
+    """Log ``frame`` as the fraud route would: its features, fields and the model's scores."""
+    model = packaged.result.model
+    assert isinstance(model, FraudModel)
     names = model.feature_names
     proba = model.booster.proba(frame[names].to_numpy(dtype=float))
     rows = []
@@ -89,9 +92,7 @@ def test_shifted_traffic_is_flagged_and_unshifted_is_not(
     fraud_packaged: Packaged,
     fresh_traffic: pd.DataFrame,
 ) -> None:
-    model = fraud_packaged.result.model
-    assert isinstance(model, FraudModel)
-    _log(engine, fresh_traffic, model, fraud_champion.version, "same")
+    _log(engine, fresh_traffic, fraud_packaged, fraud_champion.version, "same")
     report = compute_drift(engine, registry, FRAUD, end=END, actor="test")
     assert report["n"] == len(fresh_traffic)
     assert report["model_version"] == fraud_champion.version
@@ -106,7 +107,7 @@ def test_shifted_traffic_is_flagged_and_unshifted_is_not(
     shifted["channel"] = "ecommerce"
     with engine.begin() as conn:
         conn.execute(inference_log.delete())
-    _log(engine, shifted, model, fraud_champion.version, "shifted")
+    _log(engine, shifted, fraud_packaged, fraud_champion.version, "shifted")
     report = compute_drift(engine, registry, FRAUD, end=END, actor="test")
     assert report["status"] == "alert"
     assert report["features"]["amount"]["psi"] > 0.25
@@ -135,9 +136,7 @@ def test_thresholds_and_small_windows(
     fraud_packaged: Packaged,
     fresh_traffic: pd.DataFrame,
 ) -> None:
-    model = fraud_packaged.result.model
-    assert isinstance(model, FraudModel)
-    _log(engine, fresh_traffic.head(50), model, fraud_champion.version, "few")
+    _log(engine, fresh_traffic.head(50), fraud_packaged, fraud_champion.version, "few")
     report = compute_drift(engine, registry, FRAUD, end=END, store=False)
     assert report["status"] == "insufficient_data"
     assert "id" not in report
@@ -175,10 +174,8 @@ def test_drift_api(
     fraud_packaged: Packaged,
     fresh_traffic: pd.DataFrame,
 ) -> None:
-    model = fraud_packaged.result.model
-    assert isinstance(model, FraudModel)
     shifted = fresh_traffic.assign(amount=fresh_traffic["amount"] * 3.0)
-    _log(engine, shifted, model, fraud_champion.version, "api")
+    _log(engine, shifted, fraud_packaged, fraud_champion.version, "api")
     # Nothing is served here: drift reads the registry and the log, not a loaded model.
     app = create_app(with_keys(settings), use_cases={toy.name: toy})
     with TestClient(app, headers={"X-API-Key": READER}) as client:
@@ -222,9 +219,7 @@ def test_monitor_drift_command(
 
     from nexafi_ai.cli import FAIL_EXIT, app
 
-    model = fraud_packaged.result.model
-    assert isinstance(model, FraudModel)
-    _log(engine, fresh_traffic.assign(channel="atm"), model, fraud_champion.version, "cli")
+    _log(engine, fresh_traffic.assign(channel="atm"), fraud_packaged, fraud_champion.version, "cli")
     runner = CliRunner()
     window = ["--start", "2026-05-31T00:00:00", "--end", "2026-06-01T00:00:00+00:00"]
     result = runner.invoke(app, ["monitor", "drift", "fraud", *window, "--json"])
