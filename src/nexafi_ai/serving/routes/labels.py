@@ -271,25 +271,30 @@ def close_reviews(conn: Connection, stored: StoredBatch, actor: str) -> int:
         if use_case == "fraud":
             verdict = "fraud" if str(row["label"]).lower() in POSITIVE_LABELS else "legit"
             outcomes[entity] = (verdict, source)
+    # One UPDATE per (verdict, source) and chunk of ids, not one per transaction.
+    groups: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for entity, key in outcomes.items():
+        groups[key].append(entity)
     closed = 0
     now = utcnow()
-    for entity, (verdict, source) in outcomes.items():
-        result = conn.execute(
-            update(review_queue)
-            .where(
-                review_queue.c.use_case == "fraud",
-                review_queue.c.entity_id == entity,
-                review_queue.c.status == "open",
+    for (verdict, source), entities in groups.items():
+        for chunk in _chunks(entities):
+            result = conn.execute(
+                update(review_queue)
+                .where(
+                    review_queue.c.use_case == "fraud",
+                    review_queue.c.entity_id.in_(chunk),
+                    review_queue.c.status == "open",
+                )
+                .values(
+                    status="decided",
+                    verdict=verdict,
+                    analyst=actor,
+                    note=f"closed by a {source} label",
+                    decided_at=now,
+                )
             )
-            .values(
-                status="decided",
-                verdict=verdict,
-                analyst=actor,
-                note=f"closed by a {source} label",
-                decided_at=now,
-            )
-        )
-        closed += result.rowcount
+            closed += result.rowcount
     return closed
 
 
